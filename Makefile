@@ -1,0 +1,65 @@
+# behavior-lake: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ENV ?= local
+SIZES ?= 1000000,5000000
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-delta-spark run generate pipeline lint format bench wheel clean check-java mlflow-ui
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo ">> installing behavior-lake and pinned dependencies into $(VENV) (first time: a few minutes)"
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]" 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create or refresh .venv from pyproject.toml + requirements.lock
+
+check-java:
+	@if [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; then exit 0; fi; \
+	 command -v java >/dev/null 2>&1 || { echo "error: Java not found: Spark needs a Java 17 or 21 runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; or set JAVA_HOME)" >&2; exit 1; }
+
+test: check-java $(STAMP) ## Run the whole test suite (unit, Lake contract, integration)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-delta-spark: check-java $(STAMP) ## Run the Lake contract on delta-spark (fetches Delta jars: needs Maven Central)
+	BEHAVIOR_LAKE_TEST_DELTA_SPARK=1 $(PY) -m pytest tests/integration/test_lake_contract.py -k delta-spark $(PYTEST_ARGS)
+
+generate: check-java $(STAMP) ## Write the demo landing set (jobs/generate_events.py)
+	$(PY) jobs/generate_events.py --env $(ENV)
+
+pipeline: check-java $(STAMP) ## Run the pipeline over landing/ (bronze ingest so far)
+	$(PY) jobs/bronze_ingest.py --env $(ENV)
+
+run: generate pipeline ## Generate demo data and run the pipeline locally
+	@echo; echo "Done. Tables are under ./lakehouse/<layer>/<table>; run log: ops.job_runs."
+
+lint: $(STAMP) ## ruff check + format check
+	$(VENV)/bin/ruff check lib jobs tests bench
+	$(VENV)/bin/ruff format --check lib jobs tests bench
+
+format: $(STAMP) ## ruff fix + format
+	$(VENV)/bin/ruff check --fix lib jobs tests bench
+	$(VENV)/bin/ruff format lib jobs tests bench
+
+bench: check-java $(STAMP) ## Benchmarks (SIZES=1000000,5000000): rows/s and peak driver RSS
+	$(PY) bench/lake_bench.py --sizes $(SIZES)
+
+wheel: $(STAMP) ## Build the wheel into dist/
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+
+clean: ## Remove build outputs, local lake, landing data and caches (keeps .venv)
+	rm -rf dist build lib/*.egg-info .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
+	rm -rf lakehouse landing truth mlruns mlflow.db
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

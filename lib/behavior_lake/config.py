@@ -1,0 +1,269 @@
+"""Typed settings: `conf/base/*.yml`, then `conf/<env>/*.yml`, then `--conf key=value`.
+
+Every section is a frozen dataclass. Loading is strict: an unknown key, a value of the
+wrong type, or a missing required value fails at start-up with the dotted key in the
+message. String values may reference environment variables as `${ENV:NAME}` or
+`${ENV:NAME:-default}` (secrets are never written into the repository).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ENVIRONMENTS = ("local", "cluster", "databricks")
+_ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the dotted key."""
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str | None = "local[*]"  # null on clusters: getOrCreate() without a master
+    app_name: str = "behavior-lake"
+    shuffle_partitions: int = 4
+    driver_memory: str = "4g"
+    ui_enabled: bool = False
+    # Maven coordinates of the Delta JVM package, used by spark-submit and when
+    # fetch_delta_package is true (needs a reachable Maven repository).
+    delta_package: str = "io.delta:delta-spark_4.2_2.13:4.4.1"
+    fetch_delta_package: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    root: str
+    engine: Literal["auto", "delta-rs", "delta-spark"] = "auto"
+    # Files removed from a table stay readable (time travel) this long before vacuum.
+    vacuum_retention_hours: float = 168.0
+
+
+@dataclass(frozen=True)
+class LandingSettings:
+    root: str
+    truth_root: str = "truth"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    # HMAC key for person_id pseudonyms (silver); AES key (hex, 16/24/32 bytes) for
+    # field-level encryption of raw PII kept in bronze.
+    pseudonym_key: str
+    encryption_key: str
+    # What bronze does with the PII fields below: encrypt them (AES-GCM) or drop them.
+    pii_mode: Literal["encrypt", "drop"] = "encrypt"
+    pii_fields: list[str] = field(
+        default_factory=lambda: ["context.ip", "traits.email", "traits.phone"]
+    )
+
+
+@dataclass(frozen=True)
+class BronzeSettings:
+    # 0 = every new file in one batch.
+    max_files_per_batch: int = 0
+    # Keep rate (0..1] per event name; absent names are kept whole.
+    sampling: dict[str, float] = field(default_factory=dict)
+    max_line_chars: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    malformed_json: float = 0.002
+    truncated_line: float = 0.002
+    missing_field: float = 0.002
+    wrong_type: float = 0.002
+    unknown_event: float = 0.002
+    duplicate: float = 0.01
+    late: float = 0.01
+    future_timestamp: float = 0.002
+    undeclared_property: float = 0.005
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    users: int = 2000
+    days: int = 28
+    start_date: str = "2026-01-05"
+    seed: int = 42
+    partitions: int = 4
+    gzip_share: float = 0.5
+    bot_share: float = 0.01
+    max_late_days: int = 5
+    faults: FaultRates = field(default_factory=FaultRates)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    lake: LakeSettings
+    landing: LandingSettings
+    privacy: PrivacySettings
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    bronze: BronzeSettings = field(default_factory=BronzeSettings)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    conf_dir: str = "conf"
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def default_conf_dir() -> Path:
+    """`BEHAVIOR_LAKE_CONF` if set, else `conf/` of the working dir, else of the checkout."""
+    if os.environ.get("BEHAVIOR_LAKE_CONF"):
+        return Path(os.environ["BEHAVIOR_LAKE_CONF"])
+    cwd = Path.cwd() / "conf"
+    if (cwd / "base").is_dir():
+        return cwd
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def load_settings(
+    env: str = "local",
+    overrides: list[str] | None = None,
+    conf_dir: str | Path | None = None,
+) -> Settings:
+    """Merge base + env YAML + `key=value` overrides and build typed settings."""
+    root = Path(conf_dir) if conf_dir else default_conf_dir()
+    if not (root / "base").is_dir():
+        raise ConfigError(f"config folder {root}/base not found (set BEHAVIOR_LAKE_CONF)")
+    env_dir = root / env
+    if env not in ENVIRONMENTS and not env_dir.is_dir():
+        raise ConfigError(f"--env: unknown environment {env!r}; expected one of {ENVIRONMENTS}")
+    data: dict[str, Any] = {}
+    for folder in (root / "base", env_dir):
+        for path in sorted(folder.glob("*.yml")) if folder.is_dir() else []:
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path}: expected a mapping at top level")
+            _deep_merge(data, loaded)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--conf {item!r}: expected dotted.key=value")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    data["env"] = env
+    data["conf_dir"] = str(root)
+    return build(Settings, _resolve_env(data, ""), "")
+
+
+def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--conf {key}: {part!r} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _resolve_env(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, key) for v in value]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def build(cls: type, data: Any, key: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking keys and types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{key or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        names = ", ".join(f"{key}.{u}" if key else u for u in unknown)
+        raise ConfigError(f"unknown config key(s): {names}; expected one of {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        dotted = f"{key}.{name}" if key else name
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], dotted)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if dataclasses.is_dataclass(hints[name]):
+                kwargs[name] = build(hints[name], {}, dotted)
+            else:
+                raise ConfigError(f"{dotted}: required value is missing")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported config type {tp}")  # pragma: no cover

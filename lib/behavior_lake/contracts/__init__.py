@@ -1,0 +1,1 @@
+"""Schemas of landing events and of every table."""

@@ -1,0 +1,72 @@
+"""The Lake port and its engines; `open_lake` picks one from config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from pyspark.sql import SparkSession
+
+from behavior_lake.config import Settings
+from behavior_lake.lake.base import (
+    Lake,
+    LakeError,
+    SchemaMismatchError,
+    TableNotFoundError,
+    TableSpec,
+    WriteResult,
+)
+from behavior_lake.spark import delta_spark_available
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Lake",
+    "LakeError",
+    "SchemaMismatchError",
+    "TableNotFoundError",
+    "TableSpec",
+    "WriteResult",
+    "choose_engine",
+    "make_lake",
+    "open_lake",
+]
+
+
+def choose_engine(spark: SparkSession, requested: str) -> str:
+    if requested == "delta-rs":
+        return "delta-rs"
+    available = delta_spark_available(spark)
+    if requested == "delta-spark":
+        if not available:
+            raise LakeError(
+                "lake.engine is delta-spark but the Delta JVM classes are not loadable: "
+                "add --packages io.delta:delta-spark_4.2_2.13:4.4.1 (or run on Databricks), "
+                "or set lake.engine: delta-rs"
+            )
+        return "delta-spark"
+    return "delta-spark" if available else "delta-rs"
+
+
+def make_lake(
+    spark: SparkSession, root: str, engine: str, specs: Mapping[str, TableSpec] | None = None
+) -> Lake:
+    if engine == "delta-spark":
+        from behavior_lake.lake.delta_spark import DeltaSparkLake
+
+        return DeltaSparkLake(spark, root, specs)
+    if engine == "delta-rs":
+        from behavior_lake.lake.delta_rs import DeltaRsLake
+
+        return DeltaRsLake(spark, root, specs)
+    raise LakeError(f"lake.engine: unknown engine {engine!r}; expected auto, delta-rs or delta-spark")
+
+
+def open_lake(spark: SparkSession, settings: Settings) -> Lake:
+    """The Lake for these settings, with every declared table spec registered."""
+    from behavior_lake.contracts.tables import TABLES
+
+    engine = choose_engine(spark, settings.lake.engine)
+    log.info("lake engine: %s (lake.engine=%s), root %s", engine, settings.lake.engine,
+             settings.lake.root)
+    return make_lake(spark, settings.lake.root, engine, TABLES)

@@ -1,0 +1,255 @@
+"""The Lake port: the only way jobs touch Delta tables.
+
+Tables are addressed as `layer.table` and stored at `<root>/<layer>/<table>`. A table
+is created with a declared schema and partition columns (`TableSpec`); writes whose
+schema differs fail with a message listing the differences, unless `evolve=True`
+(new nullable columns are added; missing columns are written as null).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+log = logging.getLogger(__name__)
+
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+class LakeError(RuntimeError):
+    """Base of the errors the Lake raises."""
+
+
+class TableNotFoundError(LakeError):
+    pass
+
+
+class SchemaMismatchError(LakeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's contract: name, schema, partitioning and what one row is."""
+
+    name: str
+    schema: T.StructType
+    partition_by: tuple[str, ...] = ()
+    grain: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        validate_table_name(self.name)
+        missing = [c for c in self.partition_by if c not in self.schema.fieldNames()]
+        if missing:
+            raise ValueError(f"{self.name}: partition column(s) {missing} not in schema")
+
+
+@dataclass
+class WriteResult:
+    table: str
+    version: int
+    rows_written: int = 0
+    files_added: int = 0
+    files_removed: int = 0
+    rows_deleted: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_table_name(name: str) -> None:
+    if not _TABLE_NAME.match(name):
+        raise ValueError(f"table name {name!r}: expected 'layer.table' in lower snake_case")
+
+
+def _simple(dt: T.DataType) -> str:
+    return dt.simpleString()
+
+
+def schema_differences(table: T.StructType, incoming: T.StructType) -> list[str]:
+    """Human-readable differences by column name and type (nullability ignored)."""
+    have = {f.name: f.dataType for f in table.fields}
+    got = {f.name: f.dataType for f in incoming.fields}
+    diffs = [f"missing column {n} ({_simple(t)})" for n, t in have.items() if n not in got]
+    diffs += [f"unexpected column {n} ({_simple(t)})" for n, t in got.items() if n not in have]
+    diffs += [
+        f"column {n}: table has {_simple(have[n])}, data has {_simple(got[n])}"
+        for n in have
+        if n in got and _strip_nullability(have[n]) != _strip_nullability(got[n])
+    ]
+    return diffs
+
+
+def _strip_nullability(dt: T.DataType) -> T.DataType:
+    if isinstance(dt, T.StructType):
+        return T.StructType(
+            [T.StructField(f.name, _strip_nullability(f.dataType), True) for f in dt.fields]
+        )
+    if isinstance(dt, T.ArrayType):
+        return T.ArrayType(_strip_nullability(dt.elementType), True)
+    if isinstance(dt, T.MapType):
+        return T.MapType(
+            _strip_nullability(dt.keyType), _strip_nullability(dt.valueType), True
+        )
+    return dt
+
+
+def conform(
+    df: DataFrame, table_schema: T.StructType, table: str, evolve: bool
+) -> tuple[DataFrame, list[T.StructField]]:
+    """Order and check `df` against the table schema.
+
+    Returns the conformed frame and the new fields to add to the table (evolve only).
+    """
+    diffs = schema_differences(table_schema, df.schema)
+    if diffs and not evolve:
+        raise SchemaMismatchError(
+            f"write to {table} does not match its schema: " + "; ".join(diffs)
+            + " (pass evolve=True to add new columns)"
+        )
+    have = {f.name for f in table_schema.fields}
+    type_changes = [d for d in diffs if d.startswith("column ")]
+    if type_changes:
+        raise SchemaMismatchError(
+            f"write to {table}: type changes are never evolved: " + "; ".join(type_changes)
+        )
+    new_fields = [
+        T.StructField(f.name, f.dataType, True) for f in df.schema.fields if f.name not in have
+    ]
+    cols = [
+        F.col(f"`{f.name}`") if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+        for f in table_schema.fields
+    ] + [F.col(f"`{f.name}`") for f in new_fields]
+    return df.select(*cols), new_fields
+
+
+class Lake(ABC):
+    """Read, write and maintain Delta tables, whatever the engine."""
+
+    engine: str = "abstract"
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        root: str,
+        specs: Mapping[str, TableSpec] | None = None,
+    ) -> None:
+        self.spark = spark
+        self.root = root.rstrip("/")
+        self.specs: dict[str, TableSpec] = dict(specs or {})
+
+    # ------------------------------------------------------------------ naming
+    def path(self, table: str) -> str:
+        validate_table_name(table)
+        layer, name = table.split(".")
+        return f"{self.root}/{layer}/{name}"
+
+    def spec(self, table: str) -> TableSpec | None:
+        return self.specs.get(table)
+
+    def ensure(self, table: str) -> None:
+        """Create a declared table if it does not exist yet."""
+        if self.exists(table):
+            return
+        spec = self.specs.get(table)
+        if spec is None:
+            raise TableNotFoundError(
+                f"table {table} does not exist at {self.path(table)} and has no declared "
+                "TableSpec to create it from"
+            )
+        self.create(spec)
+
+    # ------------------------------------------------------------------ engine ops
+    @abstractmethod
+    def exists(self, table: str) -> bool: ...
+
+    @abstractmethod
+    def create(self, spec: TableSpec) -> None:
+        """Create the table (no-op when it exists with the same schema)."""
+
+    @abstractmethod
+    def schema(self, table: str) -> T.StructType: ...
+
+    @abstractmethod
+    def partition_columns(self, table: str) -> list[str]: ...
+
+    @abstractmethod
+    def read(self, table: str, version: int | None = None) -> DataFrame: ...
+
+    @abstractmethod
+    def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult: ...
+
+    @abstractmethod
+    def overwrite(
+        self, table: str, df: DataFrame, *, where: str | None = None, evolve: bool = False
+    ) -> WriteResult:
+        """Replace the whole table, or only the rows matching `where` (replaceWhere).
+
+        With `where`, every incoming row must satisfy it.
+        """
+
+    @abstractmethod
+    def merge(
+        self,
+        table: str,
+        df: DataFrame,
+        keys: Sequence[str],
+        *,
+        update_existing: bool = True,
+        evolve: bool = False,
+    ) -> WriteResult:
+        """Upsert on `keys`: matched rows are replaced (or kept when update_existing is
+        False), unmatched rows inserted. Source rows must be unique on `keys`."""
+
+    @abstractmethod
+    def delete(self, table: str, where: str) -> WriteResult: ...
+
+    @abstractmethod
+    def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
+        """Delete files no longer referenced and older than the retention; returns them."""
+
+    @abstractmethod
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commits, newest first; each has at least `version` and `operation`."""
+
+    @abstractmethod
+    def version(self, table: str) -> int: ...
+
+    @abstractmethod
+    def restore(self, table: str, version: int) -> None: ...
+
+    @abstractmethod
+    def optimize(self, table: str, zorder_by: Sequence[str] | None = None) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def active_files(self, table: str) -> list[str]:
+        """Absolute paths/URIs of the data files of the current version."""
+
+    # ------------------------------------------------------------------ helpers
+    def _check_where(self, df: DataFrame, where: str, table: str) -> None:
+        """Every row written by overwrite(where=...) must satisfy the predicate."""
+        bad = df.filter(~F.coalesce(F.expr(where), F.lit(False))).limit(1).count()
+        if bad:
+            raise LakeError(
+                f"overwrite of {table} where {where!r}: some incoming rows do not satisfy "
+                "the predicate (they would be written outside the replaced range)"
+            )
+
+    def _check_unique_keys(self, df: DataFrame, keys: Sequence[str], table: str) -> None:
+        dup = df.groupBy(*keys).count().filter(F.col("count") > 1).limit(1).collect()
+        if dup:
+            raise LakeError(
+                f"merge into {table}: source rows are not unique on {list(keys)} "
+                f"(e.g. {dup[0].asDict()})"
+            )
+
+
+def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
+    return spark.createDataFrame([], schema)

@@ -1,0 +1,440 @@
+"""Embedded Delta engine: delta-rs owns the transaction log, Spark moves the data.
+
+Writes: Spark executors write parquet into `<table>/_staging/<id>/`; the driver moves
+the files into their partition folders and commits Add (and Remove) actions in ONE
+delta-rs transaction. Overwrite-where, merge and delete are file-level rewrites
+planned in Spark (which files hold matching rows), so no table ever passes through
+the driver. Reads: Spark's parquet reader over the version's active files, with the
+schema from the Delta log. Local (or mounted) file systems only: on object stores
+use the delta-spark engine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, RemoveAction
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from behavior_lake.lake.base import (
+    Lake,
+    LakeError,
+    SchemaMismatchError,
+    TableNotFoundError,
+    TableSpec,
+    WriteResult,
+    conform,
+    empty_frame,
+    schema_differences,
+)
+
+log = logging.getLogger(__name__)
+
+_FILE_COL = "__bl_file"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _local_path(uri: str) -> str:
+    if uri.startswith("file:"):
+        return unquote(urlparse(uri).path)
+    if "://" in uri:
+        raise LakeError(
+            f"the delta-rs engine writes local paths only, got {uri!r}: "
+            "set lake.engine: delta-spark for object stores"
+        )
+    return os.path.abspath(uri)
+
+
+def to_spark_schema(schema: DeltaSchema) -> T.StructType:
+    # Delta's schema serialization is Spark's StructType JSON.
+    return T.StructType.fromJson(json.loads(schema.to_json()))
+
+
+def to_delta_schema(schema: T.StructType) -> DeltaSchema:
+    return DeltaSchema.from_json(schema.json())
+
+
+class DeltaRsLake(Lake):
+    engine = "delta-rs"
+
+    # ------------------------------------------------------------------ metadata
+    def path(self, table: str) -> str:
+        return _local_path(super().path(table))
+
+    def _table(self, table: str, version: int | None = None) -> DeltaTable:
+        path = self.path(table)
+        if not DeltaTable.is_deltatable(path):
+            self.ensure(table)
+        return DeltaTable(path, version=version)
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.is_deltatable(self.path(table))
+
+    def create(self, spec: TableSpec) -> None:
+        path = self.path(spec.name)
+        if DeltaTable.is_deltatable(path):
+            diffs = schema_differences(self.schema(spec.name), spec.schema)
+            if diffs:
+                raise SchemaMismatchError(f"{spec.name} exists with another schema: {diffs}")
+            return
+        os.makedirs(path, exist_ok=True)
+        DeltaTable.create(
+            path,
+            schema=to_delta_schema(spec.schema),
+            partition_by=list(spec.partition_by) or None,
+            name=spec.name,
+            description=spec.grain or spec.description or None,
+            mode="ignore",
+        )
+        log.info("created table %s at %s (partitioned by %s)", spec.name, path, spec.partition_by)
+
+    def schema(self, table: str) -> T.StructType:
+        return to_spark_schema(self._table(table).schema())
+
+    def partition_columns(self, table: str) -> list[str]:
+        return list(self._table(table).metadata().partition_columns)
+
+    def version(self, table: str) -> int:
+        return self._table(table).version()
+
+    def active_files(self, table: str) -> list[str]:
+        return list(self._table(table).file_uris())
+
+    # ------------------------------------------------------------------ reads
+    def read(self, table: str, version: int | None = None) -> DataFrame:
+        if not self.exists(table):
+            raise TableNotFoundError(f"table {table} does not exist at {self.path(table)}")
+        dt = self._table(table, version)
+        return self._scan(table, dt, list(dt.file_uris()))
+
+    def _scan(self, table: str, dt: DeltaTable, files: list[str]) -> DataFrame:
+        schema = to_spark_schema(dt.schema())
+        if not files:
+            return empty_frame(self.spark, schema)
+        return (
+            self.spark.read.schema(schema)
+            .option("basePath", self.path(table))
+            .parquet(*files)
+            .select(*[F.col(f"`{c}`") for c in schema.fieldNames()])
+        )
+
+    def _scan_with_file(self, table: str, dt: DeltaTable, files: list[str]) -> DataFrame:
+        df = self._scan(table, dt, files)
+        if not files:
+            return df.withColumn(_FILE_COL, F.lit(None).cast("string"))
+        return df.withColumn(_FILE_COL, F.col("_metadata.file_path"))
+
+    # ------------------------------------------------------------------ writes
+    def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult:
+        dt = self._prepare(table, df, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve)
+        adds = self._write_files(table, dt, df)
+        return self._commit(table, dt, adds, [], "append")
+
+    def overwrite(
+        self, table: str, df: DataFrame, *, where: str | None = None, evolve: bool = False
+    ) -> WriteResult:
+        dt = self._prepare(table, df, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve)
+        if where is None:
+            adds = self._write_files(table, dt, df)
+            removes = [self._remove(a) for a in self._add_rows(dt)]
+            return self._commit(table, dt, adds, removes, "overwrite")
+        self._check_where(df, where, table)
+        plan = self._plan_rewrite(table, dt, where)
+        kept = plan.kept
+        new = df if kept is None else kept.unionByName(df)
+        adds = self._write_files(table, dt, new)
+        result = self._commit(table, dt, adds, plan.removes, f"overwrite where {where}")
+        result.rows_deleted = plan.rows_matched
+        return result
+
+    def merge(
+        self,
+        table: str,
+        df: DataFrame,
+        keys: Sequence[str],
+        *,
+        update_existing: bool = True,
+        evolve: bool = False,
+    ) -> WriteResult:
+        keys = list(keys)
+        dt = self._prepare(table, df, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve)
+        self._check_unique_keys(df, keys, table)
+        files = list(dt.file_uris())
+        target = self._scan_with_file(table, dt, files)
+        src_keys = df.select(*keys).distinct()
+        if not update_existing:
+            new = df.join(target.select(*keys), on=keys, how="left_anti")
+            adds = self._write_files(table, dt, new)
+            return self._commit(table, dt, adds, [], "merge (insert new keys)")
+        hit_files = {
+            r[_FILE_COL]
+            for r in target.join(src_keys, on=keys, how="left_semi")
+            .select(_FILE_COL)
+            .distinct()
+            .collect()
+        }
+        by_rel = {a["path"]: a for a in self._add_rows(dt)}
+        hit_rel = [self._relative(table, f) for f in hit_files]
+        kept_files = [os.path.join(self.path(table), r) for r in hit_rel]
+        new = df
+        if kept_files:
+            kept = self._scan(table, dt, kept_files).join(src_keys, on=keys, how="left_anti")
+            new = kept.unionByName(df)
+        adds = self._write_files(table, dt, new)
+        removes = [self._remove(by_rel[r]) for r in hit_rel]
+        return self._commit(table, dt, adds, removes, "merge")
+
+    def delete(self, table: str, where: str) -> WriteResult:
+        dt = self._table(table)
+        plan = self._plan_rewrite(table, dt, where)
+        adds = self._write_files(table, dt, plan.kept) if plan.kept is not None else []
+        if not plan.removes:
+            return WriteResult(table=table, version=dt.version())
+        result = self._commit(table, dt, adds, plan.removes, f"delete where {where}")
+        result.rows_deleted = plan.rows_matched
+        result.extra["metadata_only"] = plan.metadata_only
+        return result
+
+    # ------------------------------------------------------------------ maintenance
+    def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
+        dt = self._table(table)
+        hours = int(retention_hours) if retention_hours is not None else None
+        removed = dt.vacuum(
+            retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
+        )
+        self._clean_staging(table, hours if hours is not None else 168)
+        log.info("vacuum %s: %d file(s) removed", table, len(removed))
+        return list(removed)
+
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        out = []
+        for h in self._table(table).history(limit):
+            entry = dict(h)
+            if entry.get("userMetadata"):
+                entry["operation"] = entry["userMetadata"]
+            out.append(entry)
+        return out
+
+    def restore(self, table: str, version: int) -> None:
+        self._table(table).restore(version)
+
+    def optimize(self, table: str, zorder_by: Sequence[str] | None = None) -> dict[str, Any]:
+        dt = self._table(table)
+        if zorder_by:
+            return dict(dt.optimize.z_order(list(zorder_by)))
+        return dict(dt.optimize.compact())
+
+    # ------------------------------------------------------------------ internals
+    def _prepare(self, table: str, df: DataFrame, evolve: bool) -> DeltaTable:
+        dt = self._table(table)
+        current = to_spark_schema(dt.schema())
+        have = set(current.fieldNames())
+        new_fields = [f for f in df.schema.fields if f.name not in have]
+        if evolve and new_fields and not [d for d in schema_differences(current, df.schema)
+                                          if d.startswith("column ")]:
+            nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in new_fields])
+            dt.alter.add_columns(list(to_delta_schema(nullable).fields))
+            log.info("%s: schema evolved, added %s", table, [f.name for f in new_fields])
+            dt = self._table(table)
+        return dt
+
+    def _write_files(self, table: str, dt: DeltaTable, df: DataFrame) -> list[AddAction]:
+        """Executor-side parquet write into staging, then move files into the table."""
+        root = self.path(table)
+        parts = list(dt.metadata().partition_columns)
+        stage = os.path.join(root, "_staging", uuid.uuid4().hex)
+        writer = df.write.mode("overwrite").option("compression", "snappy")
+        if parts:
+            writer = writer.partitionBy(*parts)
+        writer.parquet(stage)
+        adds: list[AddAction] = []
+        now_ms = int(time.time() * 1000)
+        for dirpath, _dirs, names in os.walk(stage):
+            for name in names:
+                if not name.endswith(".parquet"):
+                    continue
+                src = os.path.join(dirpath, name)
+                rel = os.path.relpath(src, stage)
+                meta = pq.read_metadata(src)
+                if meta.num_rows == 0:
+                    continue
+                dest = os.path.join(root, rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(src, dest)
+                adds.append(
+                    AddAction(
+                        path=rel,
+                        size=os.path.getsize(dest),
+                        partition_values=self._partition_values(rel, parts),
+                        modification_time=now_ms,
+                        data_change=True,
+                        stats=json.dumps({"numRecords": meta.num_rows}),
+                    )
+                )
+        shutil.rmtree(stage, ignore_errors=True)
+        return adds
+
+    @staticmethod
+    def _partition_values(rel: str, parts: list[str]) -> dict[str, str | None]:
+        values: dict[str, str | None] = {}
+        for segment in rel.split("/")[:-1]:
+            key, _, raw = segment.partition("=")
+            if key in parts:
+                value = unquote(raw)
+                values[key] = None if value == _HIVE_NULL else value
+        return {p: values.get(p) for p in parts}
+
+    def _commit(
+        self,
+        table: str,
+        dt: DeltaTable,
+        adds: list[AddAction],
+        removes: list[RemoveAction],
+        operation: str,
+    ) -> WriteResult:
+        rows = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        if not adds and not removes:
+            return WriteResult(table=table, version=dt.version())
+        dt.create_write_transaction(
+            [*adds, *removes],
+            mode="append",
+            schema=dt.schema(),
+            partition_by=list(dt.metadata().partition_columns) or None,
+            commit_properties=CommitProperties(custom_metadata={"userMetadata": operation}),
+        )
+        version = DeltaTable(self.path(table)).version()
+        log.info(
+            "%s %s: +%d file(s) (%d rows), -%d file(s) -> version %d",
+            operation, table, len(adds), rows, len(removes), version,
+        )
+        return WriteResult(
+            table=table, version=version, rows_written=rows,
+            files_added=len(adds), files_removed=len(removes),
+        )
+
+    @staticmethod
+    def _add_rows(dt: DeltaTable) -> list[dict[str, Any]]:
+        """The current add actions as small dicts (one per file, metadata only)."""
+        table = pa.table(dt.get_add_actions(flatten=False))
+        out = []
+        for row in table.to_pylist():
+            out.append({
+                "path": unquote(row["path"]),
+                "size": int(row["size_bytes"]),
+                "num_records": row.get("num_records"),
+                "partition": row.get("partition"),
+            })
+        return out
+
+    def _remove(self, add: dict[str, Any]) -> RemoveAction:
+        part = add.get("partition") or None
+        return RemoveAction(
+            path=add["path"],
+            data_change=True,
+            deletion_timestamp=int(time.time() * 1000),
+            size=add["size"],
+            partition_values=(
+                {k: (None if v is None else _partition_str(v)) for k, v in part.items()}
+                if part else None
+            ),
+        )
+
+    def _relative(self, table: str, uri: str) -> str:
+        return os.path.relpath(_local_path(uri), self.path(table))
+
+    def _plan_rewrite(self, table: str, dt: DeltaTable, where: str) -> _RewritePlan:
+        """Which files hold rows matching `where`, and the rows of them to keep."""
+        adds = self._add_rows(dt)
+        parts = list(dt.metadata().partition_columns)
+        schema = to_spark_schema(dt.schema())
+        if not adds:
+            return _RewritePlan([], None, 0, True)
+        if parts and not _mentions_any(where, [c for c in schema.fieldNames() if c not in parts]):
+            meta = self._partition_frame(adds, parts, schema)
+            hits = meta.filter(F.coalesce(F.expr(where), F.lit(False)))
+            hit_paths = {r["path"] for r in hits.select("path").collect()}
+            chosen = [a for a in adds if a["path"] in hit_paths]
+            if all(a["num_records"] is not None for a in chosen):
+                rows = sum(int(a["num_records"]) for a in chosen)
+                return _RewritePlan([self._remove(a) for a in chosen], None, rows, True)
+        target = self._scan_with_file(table, dt, list(dt.file_uris()))
+        match = F.coalesce(F.expr(where), F.lit(False))
+        per_file = (
+            target.groupBy(_FILE_COL)
+            .agg(F.sum(match.cast("long")).alias("hit"), F.count(F.lit(1)).alias("n"))
+            .filter(F.col("hit") > 0)
+            .collect()
+        )
+        by_rel = {a["path"]: a for a in adds}
+        removes, partial, rows = [], [], 0
+        for r in per_file:
+            rel = self._relative(table, r[_FILE_COL])
+            removes.append(self._remove(by_rel[rel]))
+            rows += int(r["hit"])
+            if r["hit"] < r["n"]:
+                partial.append(os.path.join(self.path(table), rel))
+        kept = self._scan(table, dt, partial).filter(~match) if partial else None
+        return _RewritePlan(removes, kept, rows, False)
+
+    def _partition_frame(
+        self, adds: list[dict[str, Any]], parts: list[str], schema: T.StructType
+    ) -> DataFrame:
+        fields = [T.StructField("path", T.StringType())] + [
+            T.StructField(p, schema[p].dataType) for p in parts
+        ]
+        rows = [[a["path"], *[(a["partition"] or {}).get(p) for p in parts]] for a in adds]
+        return self.spark.createDataFrame(rows, T.StructType(fields))
+
+    def _clean_staging(self, table: str, older_than_hours: float) -> None:
+        stage_root = os.path.join(self.path(table), "_staging")
+        if not os.path.isdir(stage_root):
+            return
+        cutoff = time.time() - older_than_hours * 3600
+        for name in os.listdir(stage_root):
+            p = os.path.join(stage_root, name)
+            if os.path.getmtime(p) <= cutoff:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+class _RewritePlan:
+    def __init__(
+        self, removes: list[RemoveAction], kept: DataFrame | None, rows_matched: int,
+        metadata_only: bool,
+    ) -> None:
+        self.removes = removes
+        self.kept = kept
+        self.rows_matched = rows_matched
+        self.metadata_only = metadata_only
+
+
+def _partition_str(value: Any) -> str:
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _mentions_any(predicate: str, columns: list[str]) -> bool:
+    """Conservative: True when any of `columns` appears as a word in the predicate
+    (a false positive only costs a scan; a false negative cannot happen)."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", predicate)}
+    return any(c.lower() in words for c in columns)

@@ -1,0 +1,1 @@
+"""Operational records: job runs, metrics, drift."""

@@ -1,0 +1,109 @@
+"""What every job shares: arguments, settings, session, lake, and its ops.job_runs row."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyspark.sql import SparkSession
+
+from behavior_lake import logs
+from behavior_lake.config import ConfigError, Settings, load_settings
+from behavior_lake.lake import Lake, LakeError, open_lake
+from behavior_lake.ops.job_runs import RunRecord, record_run
+from behavior_lake.spark import JavaMissingError, build_session
+
+log = logging.getLogger(__name__)
+
+
+def base_parser(job: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=job, description=description)
+    parser.add_argument("--env", default="local", help="config environment (default: local)")
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value, e.g. --conf lake.root=/data/lake (repeatable)",
+    )
+    return parser
+
+
+@dataclass
+class JobContext:
+    job: str
+    run_id: str
+    settings: Settings
+    spark: SparkSession
+    lake: Lake
+    record: RunRecord
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    def count(self, **values: int) -> None:
+        """Add to this run's metrics (saved in ops.job_runs.metrics)."""
+        for key, value in values.items():
+            self.metrics[key] = self.metrics.get(key, 0) + int(value)
+
+
+@contextmanager
+def job_context(
+    job: str,
+    env: str = "local",
+    overrides: Sequence[str] = (),
+    spark: SparkSession | None = None,
+    settings: Settings | None = None,
+) -> Iterator[JobContext]:
+    """Settings, session and lake for one run; records the run (failed ones too)."""
+    settings = settings or load_settings(env, list(overrides))
+    run_id = f"{job}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    logs.configure(settings.logging.level, settings.logging.format)
+    logs.set_context(run_id=run_id, job=job)
+    spark = spark or build_session(settings)
+    lake = open_lake(spark, settings)
+    rec = RunRecord(
+        run_id=run_id, job=job, env=settings.env, engine=lake.engine,
+        started_at=datetime.now(UTC),
+    )
+    ctx = JobContext(job, run_id, settings, spark, lake, rec)
+    t0 = time.monotonic()
+    log.info("start %s (env=%s, engine=%s)", job, settings.env, lake.engine)
+    try:
+        yield ctx
+        rec.status = "success"
+    except BaseException as exc:
+        rec.status = "failed"
+        rec.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        rec.ended_at = datetime.now(UTC)
+        rec.metrics = dict(ctx.metrics)
+        try:
+            record_run(lake, rec)
+        except Exception:  # never hide the job's own outcome behind a bookkeeping error
+            log.exception("could not record the run in ops.job_runs")
+        log.info("%s %s in %.1fs: rows_in=%s rows_out=%s", job, rec.status,
+                 time.monotonic() - t0, rec.rows_in, rec.rows_out)
+
+
+def main(job: str, argv: Sequence[str] | None, parser: argparse.ArgumentParser,
+         body: Callable[[JobContext, argparse.Namespace], None]) -> int:
+    """Entry-point wrapper: parse, run, and turn known failures into one clear line."""
+    args = parser.parse_args(argv)
+    try:
+        with job_context(job, args.env, args.conf) as ctx:
+            body(ctx, args)
+    except ConfigError as exc:
+        print(f"{job}: config error: {exc}", file=sys.stderr)
+        return 2
+    except JavaMissingError as exc:
+        print(f"{job}: {exc}", file=sys.stderr)
+        return 3
+    except (LakeError, ValueError) as exc:
+        log.error("%s failed: %s", job, exc)
+        print(f"{job}: failed: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,94 @@
+"""SparkSession factory: local mode for laptops/CI/tests, getOrCreate() on clusters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+from pyspark.sql import SparkSession
+
+from behavior_lake.config import Settings
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+# Settings both engines rely on: UTC everywhere, Delta-compatible parquet timestamps,
+# partition column types from the table schema rather than guessed from paths.
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+class JavaMissingError(RuntimeError):
+    pass
+
+
+def check_java() -> None:
+    """Fail with one clear line when no Java runtime can start Spark."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise JavaMissingError(
+            "Java not found: Spark needs a Java 17 or 21 runtime "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless; or set JAVA_HOME)"
+        )
+    try:
+        subprocess.run([java, "-version"], capture_output=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise JavaMissingError(f"Java at {java} does not run: {exc}") from exc
+
+
+def delta_jars_requested(settings: Settings) -> bool:
+    extra = settings.spark.extra
+    return settings.spark.fetch_delta_package or "delta" in extra.get("spark.jars.packages", "")
+
+
+def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Local mode (`spark.master` set) or the cluster's session (`spark.master: null`)."""
+    sp = settings.spark
+    builder = SparkSession.builder.appName(sp.app_name)
+    conf = dict(BASE_CONF)
+    conf["spark.sql.shuffle.partitions"] = str(sp.shuffle_partitions)
+    conf["spark.ui.enabled"] = str(sp.ui_enabled).lower()
+    wants_delta_spark = settings.lake.engine == "delta-spark" or delta_jars_requested(settings)
+    if sp.master:
+        check_java()
+        builder = builder.master(sp.master)
+        conf["spark.driver.memory"] = sp.driver_memory
+        if sp.fetch_delta_package:
+            conf["spark.jars.packages"] = sp.delta_package
+    if wants_delta_spark:
+        conf["spark.sql.extensions"] = DELTA_EXTENSION
+        conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    conf.update(sp.extra)
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    # Runtime settings also apply when getOrCreate() returned an existing session.
+    for key in ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType",
+                "spark.sql.shuffle.partitions"):
+        spark.conf.set(key, conf[key])
+    log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
+    return spark
+
+
+def delta_spark_available(spark: SparkSession) -> bool:
+    """True when the Delta JVM classes can be loaded in this session."""
+    try:
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        jvm.java.lang.Class.forName(
+            "io.delta.tables.DeltaTable", True, jvm.Thread.currentThread().getContextClassLoader()
+        )
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,226 @@
+"""The Lake contract: every engine present must pass the same tests."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from behavior_lake.lake import Lake, LakeError, SchemaMismatchError, TableNotFoundError, TableSpec
+
+SCHEMA = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("name", T.StringType()),
+    T.StructField("amount", T.DecimalType(12, 2)),
+    T.StructField("event_ts", T.TimestampType()),
+    T.StructField("event_date", T.DateType()),
+])
+SPEC = TableSpec("test.items", SCHEMA, ("event_date",), grain="one row per id")
+TS = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
+
+
+def rows(ids: range, name: str = "a", day: int | None = None) -> list[tuple]:
+    from decimal import Decimal
+
+    return [
+        (i, f"{name}{i}", Decimal(f"{i}.50"), TS, date(2026, 1, day or 1 + i % 3)) for i in ids
+    ]
+
+
+def frame(spark: SparkSession, data: list[tuple]):
+    return spark.createDataFrame(data, SCHEMA)
+
+
+def parquet_files_on_disk(root: str) -> set[str]:
+    found = set()
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith("_")]
+        found |= {os.path.join(dirpath, n) for n in names if n.endswith(".parquet")}
+    return found
+
+
+@pytest.fixture
+def items(lake: Lake) -> Lake:
+    lake.create(SPEC)
+    return lake
+
+
+def test_append_and_read_back_types(items: Lake, spark: SparkSession) -> None:
+    df = frame(spark, rows(range(6)))
+    res = items.append("test.items", df)
+    assert res.rows_written == 6
+    back = items.read("test.items")
+    assert back.schema["event_date"].dataType == T.DateType()
+    assert back.schema["amount"].dataType == T.DecimalType(12, 2)
+    assert back.schema["event_ts"].dataType == T.TimestampType()
+    assert_df_equality(back, df, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_read_empty_table_has_schema(items: Lake) -> None:
+    df = items.read("test.items")
+    assert df.schema.fieldNames() == SCHEMA.fieldNames()
+    assert df.count() == 0
+
+
+def test_create_is_idempotent_and_checks_schema(items: Lake) -> None:
+    items.create(SPEC)  # same schema: no-op
+    other = TableSpec("test.items", T.StructType([T.StructField("id", T.StringType())]))
+    with pytest.raises(SchemaMismatchError, match="test.items"):
+        items.create(other)
+
+
+def test_overwrite_whole_table(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(6))))
+    new = frame(spark, rows(range(100, 102), "b"))
+    items.overwrite("test.items", new)
+    assert_df_equality(items.read("test.items"), new, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_overwrite_where_replaces_only_matching_rows(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(9))))
+    replacement = frame(spark, rows(range(50, 52), "z", day=2))
+    res = items.overwrite("test.items", replacement, where="event_date = DATE'2026-01-02'")
+    expected = frame(spark, [r for r in rows(range(9)) if r[4] != date(2026, 1, 2)]
+                     + rows(range(50, 52), "z", day=2))
+    assert_df_equality(items.read("test.items"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    assert res.version == items.version("test.items")
+
+
+def test_overwrite_where_on_data_column(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(9))))
+    repl = frame(spark, [(3, "new3", None, TS, date(2026, 1, 1))])
+    items.overwrite("test.items", repl, where="id = 3")
+    got = {r["id"]: r["name"] for r in items.read("test.items").collect()}
+    assert got[3] == "new3" and len(got) == 9
+
+
+def test_overwrite_where_rejects_rows_outside_predicate(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(3))))
+    with pytest.raises(Exception, match="(?i)predicate|replaceWhere|constraint"):
+        items.overwrite("test.items", frame(spark, rows(range(3), day=3)),
+                        where="event_date = DATE'2026-01-02'")
+
+
+def test_merge_is_idempotent(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(5))))
+    batch = frame(spark, rows(range(3, 8), "m"))
+    items.merge("test.items", batch, ["id"])
+    first = items.read("test.items")
+    expected = frame(spark, rows(range(3)) + rows(range(3, 8), "m"))
+    assert_df_equality(first, expected, ignore_row_order=True, ignore_nullable=True)
+    items.merge("test.items", batch, ["id"])  # same batch again: same table
+    assert_df_equality(items.read("test.items"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_merge_insert_only_keeps_existing(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(3))))
+    items.merge("test.items", frame(spark, rows(range(2, 4), "m")), ["id"], update_existing=False)
+    got = {r["id"]: r["name"] for r in items.read("test.items").collect()}
+    assert got == {0: "a0", 1: "a1", 2: "a2", 3: "m3"}
+
+
+def test_merge_rejects_duplicate_source_keys(items: Lake, spark: SparkSession) -> None:
+    dup = frame(spark, rows(range(2)) + rows(range(1, 2), "x"))
+    with pytest.raises(LakeError, match="not unique"):
+        items.merge("test.items", dup, ["id"])
+
+
+def test_delete_then_vacuum_removes_files_from_disk(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(9))))
+    root = items.path("test.items")
+    before = parquet_files_on_disk(root)
+    res = items.delete("test.items", "name = 'a4'")
+    assert res.rows_deleted == 1
+    assert items.read("test.items").filter("name = 'a4'").count() == 0
+    # The old file is unreferenced but still on disk (time travel) until vacuum.
+    assert before <= parquet_files_on_disk(root)
+    removed = items.vacuum("test.items", retention_hours=0)
+    after = parquet_files_on_disk(root)
+    assert removed, "vacuum removed nothing"
+    assert len(after) < len(before) + 1
+    active = {f.replace("file://", "").replace("file:", "") for f in items.active_files("test.items")}
+    assert {os.path.realpath(p) for p in after} == {os.path.realpath(p) for p in active}
+    assert items.read("test.items").count() == 8
+
+
+def test_delete_on_partition_column(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(9))))
+    res = items.delete("test.items", "event_date = DATE'2026-01-03'")
+    assert res.rows_deleted == 3
+    remaining = items.read("test.items").select("event_date").distinct().collect()
+    assert {r[0] for r in remaining} == {date(2026, 1, 1), date(2026, 1, 2)}
+
+
+def test_delete_nothing_matches(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(3))))
+    v = items.version("test.items")
+    res = items.delete("test.items", "id = 999")
+    assert res.rows_deleted == 0
+    assert items.read("test.items").count() == 3
+    assert items.version("test.items") in (v, v + 1)
+
+
+def test_time_travel_history_and_restore(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(3))))
+    v1 = items.version("test.items")
+    items.append("test.items", frame(spark, rows(range(3, 5))))
+    assert items.read("test.items", version=v1).count() == 3
+    assert items.read("test.items").count() == 5
+    hist = items.history("test.items")
+    assert [h["version"] for h in hist][:2] == [v1 + 1, v1]
+    assert all("operation" in h for h in hist)
+    items.restore("test.items", v1)
+    assert items.read("test.items").count() == 3
+
+
+def test_schema_mismatch_fails_with_clear_message(items: Lake, spark: SparkSession) -> None:
+    bad = frame(spark, rows(range(2))).withColumn("extra", F.lit(1))
+    with pytest.raises(SchemaMismatchError, match="unexpected column extra"):
+        items.append("test.items", bad)
+    wrong_type = frame(spark, rows(range(2))).withColumn("id", F.col("id").cast("string"))
+    with pytest.raises(SchemaMismatchError, match="column id: table has bigint, data has string"):
+        items.append("test.items", wrong_type)
+
+
+def test_schema_evolution_when_asked(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(2))))
+    more = frame(spark, rows(range(2, 4))).withColumn("channel", F.lit("web"))
+    items.append("test.items", more, evolve=True)
+    back = items.read("test.items")
+    assert "channel" in back.columns
+    got = {r["id"]: r["channel"] for r in back.collect()}
+    assert got == {0: None, 1: None, 2: "web", 3: "web"}
+
+
+def test_optimize_keeps_content(items: Lake, spark: SparkSession) -> None:
+    for i in range(3):
+        items.append("test.items", frame(spark, rows(range(i * 3, i * 3 + 3))))
+    items.optimize("test.items")
+    assert items.read("test.items").count() == 9
+    items.optimize("test.items", zorder_by=["id"])
+    assert items.read("test.items").count() == 9
+
+
+def test_unknown_table_errors(lake: Lake) -> None:
+    with pytest.raises(TableNotFoundError):
+        lake.read("test.nope")
+    with pytest.raises(ValueError, match="layer.table"):
+        lake.path("NoLayer")
+
+
+def test_declared_table_created_on_first_write(lake: Lake, spark: SparkSession) -> None:
+    from behavior_lake.contracts.ops import JOB_RUNS
+
+    assert not lake.exists("ops.job_runs")
+    row = spark.createDataFrame(
+        [("r1", "j", "local", "x", TS, TS, "success", 1, 1, None, {"a": 1})], JOB_RUNS.schema
+    )
+    lake.append("ops.job_runs", row)
+    assert lake.read("ops.job_runs").count() == 1

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from behavior_lake.config import ConfigError, load_settings
+from tests.conftest import CONF
+
+
+def test_local_defaults_load() -> None:
+    s = load_settings("local", conf_dir=CONF)
+    assert s.env == "local"
+    assert s.lake.root == "lakehouse"
+    assert s.lake.engine == "auto"
+    assert s.spark.master == "local[*]"
+    assert s.privacy.pseudonym_key  # local has a documented development key
+
+
+def test_override_is_typed() -> None:
+    s = load_settings("local", ["spark.shuffle_partitions=7", "bronze.sampling.Page Viewed=0.5"],
+                      conf_dir=CONF)
+    assert s.spark.shuffle_partitions == 7
+    assert s.bronze.sampling == {"Page Viewed": 0.5}
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"lake\.rooot"):
+        load_settings("local", ["lake.rooot=/x"], conf_dir=CONF)
+
+
+def test_unknown_section_is_named() -> None:
+    with pytest.raises(ConfigError, match="sparkk"):
+        load_settings("local", ["sparkk.master=x"], conf_dir=CONF)
+
+
+def test_wrong_type_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"spark\.shuffle_partitions: expected an integer"):
+        load_settings("local", ["spark.shuffle_partitions=many"], conf_dir=CONF)
+
+
+def test_wrong_choice_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"lake\.engine: expected one of"):
+        load_settings("local", ["lake.engine=iceberg"], conf_dir=CONF)
+
+
+def test_bad_override_syntax() -> None:
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        load_settings("local", ["lake.root"], conf_dir=CONF)
+
+
+def test_missing_env_secret_names_key_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BEHAVIOR_LAKE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("BEHAVIOR_LAKE_ROOT", "/data/lake")
+    monkeypatch.setenv("BEHAVIOR_LAKE_LANDING", "/data/landing")
+    with pytest.raises(ConfigError, match=r"privacy\.pseudonym_key: environment variable "
+                                          r"BEHAVIOR_LAKE_PSEUDONYM_KEY is not set"):
+        load_settings("cluster", conf_dir=CONF)
+
+
+def test_env_secret_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "BEHAVIOR_LAKE_PSEUDONYM_KEY": "k1", "BEHAVIOR_LAKE_ENCRYPTION_KEY": "00" * 32,
+        "BEHAVIOR_LAKE_ROOT": "/data/lake", "BEHAVIOR_LAKE_LANDING": "/data/landing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings("cluster", conf_dir=CONF)
+    assert s.privacy.pseudonym_key == "k1"
+    assert s.lake.root == "/data/lake"
+    assert s.spark.master is None
+
+
+def test_unknown_env_rejected() -> None:
+    with pytest.raises(ConfigError, match="--env"):
+        load_settings("staging", conf_dir=CONF)
+
+
+def test_missing_required_value(tmp_path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "x.yml").write_text("lake: {engine: auto}\n")
+    with pytest.raises(ConfigError, match=r"lake\.root: required value is missing"):
+        load_settings("local", conf_dir=tmp_path)
