@@ -28,7 +28,7 @@ TEST_SPARK_CONF = {
 }
 
 
-def test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Settings:
+def lake_test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Settings:
     return load_settings(
         "local",
         [
@@ -45,7 +45,7 @@ def test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Setting
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    settings = test_settings(tmp_path_factory.mktemp("lake"))
+    settings = lake_test_settings(tmp_path_factory.mktemp("lake"))
     session = build_session(settings, TEST_SPARK_CONF)
     session.sparkContext.setLogLevel("ERROR")
     yield session

@@ -27,7 +27,10 @@ def base_parser(job: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=job, description=description)
     parser.add_argument("--env", default="local", help="config environment (default: local)")
     parser.add_argument(
-        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config value, e.g. --conf lake.root=/data/lake (repeatable)",
     )
     return parser
@@ -65,7 +68,10 @@ def job_context(
     spark = spark or build_session(settings)
     lake = open_lake(spark, settings)
     rec = RunRecord(
-        run_id=run_id, job=job, env=settings.env, engine=lake.engine,
+        run_id=run_id,
+        job=job,
+        env=settings.env,
+        engine=lake.engine,
         started_at=datetime.now(UTC),
     )
     ctx = JobContext(job, run_id, settings, spark, lake, rec)
@@ -85,12 +91,22 @@ def job_context(
             record_run(lake, rec)
         except Exception:  # never hide the job's own outcome behind a bookkeeping error
             log.exception("could not record the run in ops.job_runs")
-        log.info("%s %s in %.1fs: rows_in=%s rows_out=%s", job, rec.status,
-                 time.monotonic() - t0, rec.rows_in, rec.rows_out)
+        log.info(
+            "%s %s in %.1fs: rows_in=%s rows_out=%s",
+            job,
+            rec.status,
+            time.monotonic() - t0,
+            rec.rows_in,
+            rec.rows_out,
+        )
 
 
-def main(job: str, argv: Sequence[str] | None, parser: argparse.ArgumentParser,
-         body: Callable[[JobContext, argparse.Namespace], None]) -> int:
+def main(
+    job: str,
+    argv: Sequence[str] | None,
+    parser: argparse.ArgumentParser,
+    body: Callable[[JobContext, argparse.Namespace], None],
+) -> int:
     """Entry-point wrapper: parse, run, and turn known failures into one clear line."""
     args = parser.parse_args(argv)
     try:

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -63,6 +64,9 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     if sp.master:
         check_java()
         builder = builder.master(sp.master)
+        # Local workers must run the driver's interpreter (the venv with this package).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf["spark.driver.memory"] = sp.driver_memory
         if sp.fetch_delta_package:
             conf["spark.jars.packages"] = sp.delta_package
@@ -75,8 +79,11 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     # Runtime settings also apply when getOrCreate() returned an existing session.
-    for key in ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType",
-                "spark.sql.shuffle.partitions"):
+    for key in (
+        "spark.sql.session.timeZone",
+        "spark.sql.parquet.outputTimestampType",
+        "spark.sql.shuffle.partitions",
+    ):
         spark.conf.set(key, conf[key])
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
     return spark

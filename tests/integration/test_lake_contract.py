@@ -13,13 +13,15 @@ from pyspark.sql import types as T
 
 from behavior_lake.lake import Lake, LakeError, SchemaMismatchError, TableNotFoundError, TableSpec
 
-SCHEMA = T.StructType([
-    T.StructField("id", T.LongType()),
-    T.StructField("name", T.StringType()),
-    T.StructField("amount", T.DecimalType(12, 2)),
-    T.StructField("event_ts", T.TimestampType()),
-    T.StructField("event_date", T.DateType()),
-])
+SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("name", T.StringType()),
+        T.StructField("amount", T.DecimalType(12, 2)),
+        T.StructField("event_ts", T.TimestampType()),
+        T.StructField("event_date", T.DateType()),
+    ]
+)
 SPEC = TableSpec("test.items", SCHEMA, ("event_date",), grain="one row per id")
 TS = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
 
@@ -27,9 +29,7 @@ TS = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
 def rows(ids: range, name: str = "a", day: int | None = None) -> list[tuple]:
     from decimal import Decimal
 
-    return [
-        (i, f"{name}{i}", Decimal(f"{i}.50"), TS, date(2026, 1, day or 1 + i % 3)) for i in ids
-    ]
+    return [(i, f"{name}{i}", Decimal(f"{i}.50"), TS, date(2026, 1, day or 1 + i % 3)) for i in ids]
 
 
 def frame(spark: SparkSession, data: list[tuple]):
@@ -70,7 +70,7 @@ def test_read_empty_table_has_schema(items: Lake) -> None:
 def test_create_is_idempotent_and_checks_schema(items: Lake) -> None:
     items.create(SPEC)  # same schema: no-op
     other = TableSpec("test.items", T.StructType([T.StructField("id", T.StringType())]))
-    with pytest.raises(SchemaMismatchError, match="test.items"):
+    with pytest.raises(SchemaMismatchError, match=r"test\.items"):
         items.create(other)
 
 
@@ -85,10 +85,13 @@ def test_overwrite_where_replaces_only_matching_rows(items: Lake, spark: SparkSe
     items.append("test.items", frame(spark, rows(range(9))))
     replacement = frame(spark, rows(range(50, 52), "z", day=2))
     res = items.overwrite("test.items", replacement, where="event_date = DATE'2026-01-02'")
-    expected = frame(spark, [r for r in rows(range(9)) if r[4] != date(2026, 1, 2)]
-                     + rows(range(50, 52), "z", day=2))
-    assert_df_equality(items.read("test.items"), expected, ignore_row_order=True,
-                       ignore_nullable=True)
+    expected = frame(
+        spark,
+        [r for r in rows(range(9)) if r[4] != date(2026, 1, 2)] + rows(range(50, 52), "z", day=2),
+    )
+    assert_df_equality(
+        items.read("test.items"), expected, ignore_row_order=True, ignore_nullable=True
+    )
     assert res.version == items.version("test.items")
 
 
@@ -102,9 +105,10 @@ def test_overwrite_where_on_data_column(items: Lake, spark: SparkSession) -> Non
 
 def test_overwrite_where_rejects_rows_outside_predicate(items: Lake, spark: SparkSession) -> None:
     items.append("test.items", frame(spark, rows(range(3))))
-    with pytest.raises(Exception, match="(?i)predicate|replaceWhere|constraint"):
-        items.overwrite("test.items", frame(spark, rows(range(3), day=3)),
-                        where="event_date = DATE'2026-01-02'")
+    with pytest.raises(Exception, match=r"(?i)predicate|replaceWhere|constraint"):
+        items.overwrite(
+            "test.items", frame(spark, rows(range(3), day=3)), where="event_date = DATE'2026-01-02'"
+        )
 
 
 def test_merge_is_idempotent(items: Lake, spark: SparkSession) -> None:
@@ -115,8 +119,9 @@ def test_merge_is_idempotent(items: Lake, spark: SparkSession) -> None:
     expected = frame(spark, rows(range(3)) + rows(range(3, 8), "m"))
     assert_df_equality(first, expected, ignore_row_order=True, ignore_nullable=True)
     items.merge("test.items", batch, ["id"])  # same batch again: same table
-    assert_df_equality(items.read("test.items"), expected, ignore_row_order=True,
-                       ignore_nullable=True)
+    assert_df_equality(
+        items.read("test.items"), expected, ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_merge_insert_only_keeps_existing(items: Lake, spark: SparkSession) -> None:
@@ -145,7 +150,9 @@ def test_delete_then_vacuum_removes_files_from_disk(items: Lake, spark: SparkSes
     after = parquet_files_on_disk(root)
     assert removed, "vacuum removed nothing"
     assert len(after) < len(before) + 1
-    active = {f.replace("file://", "").replace("file:", "") for f in items.active_files("test.items")}
+    active = {
+        f.replace("file://", "").replace("file:", "") for f in items.active_files("test.items")
+    }
     assert {os.path.realpath(p) for p in after} == {os.path.realpath(p) for p in active}
     assert items.read("test.items").count() == 8
 
@@ -211,7 +218,7 @@ def test_optimize_keeps_content(items: Lake, spark: SparkSession) -> None:
 def test_unknown_table_errors(lake: Lake) -> None:
     with pytest.raises(TableNotFoundError):
         lake.read("test.nope")
-    with pytest.raises(ValueError, match="layer.table"):
+    with pytest.raises(ValueError, match=r"layer\.table"):
         lake.path("NoLayer")
 
 

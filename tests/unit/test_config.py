@@ -16,8 +16,9 @@ def test_local_defaults_load() -> None:
 
 
 def test_override_is_typed() -> None:
-    s = load_settings("local", ["spark.shuffle_partitions=7", "bronze.sampling.Page Viewed=0.5"],
-                      conf_dir=CONF)
+    s = load_settings(
+        "local", ["spark.shuffle_partitions=7", "bronze.sampling.Page Viewed=0.5"], conf_dir=CONF
+    )
     assert s.spark.shuffle_partitions == 7
     assert s.bronze.sampling == {"Page Viewed": 0.5}
 
@@ -43,7 +44,7 @@ def test_wrong_choice_is_named() -> None:
 
 
 def test_bad_override_syntax() -> None:
-    with pytest.raises(ConfigError, match="dotted.key=value"):
+    with pytest.raises(ConfigError, match=r"dotted\.key=value"):
         load_settings("local", ["lake.root"], conf_dir=CONF)
 
 
@@ -51,15 +52,20 @@ def test_missing_env_secret_names_key_and_variable(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("BEHAVIOR_LAKE_PSEUDONYM_KEY", raising=False)
     monkeypatch.setenv("BEHAVIOR_LAKE_ROOT", "/data/lake")
     monkeypatch.setenv("BEHAVIOR_LAKE_LANDING", "/data/landing")
-    with pytest.raises(ConfigError, match=r"privacy\.pseudonym_key: environment variable "
-                                          r"BEHAVIOR_LAKE_PSEUDONYM_KEY is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"privacy\.pseudonym_key: environment variable "
+        r"BEHAVIOR_LAKE_PSEUDONYM_KEY is not set",
+    ):
         load_settings("cluster", conf_dir=CONF)
 
 
 def test_env_secret_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
-        "BEHAVIOR_LAKE_PSEUDONYM_KEY": "k1", "BEHAVIOR_LAKE_ENCRYPTION_KEY": "00" * 32,
-        "BEHAVIOR_LAKE_ROOT": "/data/lake", "BEHAVIOR_LAKE_LANDING": "/data/landing",
+        "BEHAVIOR_LAKE_PSEUDONYM_KEY": "k1",
+        "BEHAVIOR_LAKE_ENCRYPTION_KEY": "00" * 32,
+        "BEHAVIOR_LAKE_ROOT": "/data/lake",
+        "BEHAVIOR_LAKE_LANDING": "/data/landing",
     }.items():
         monkeypatch.setenv(name, value)
     s = load_settings("cluster", conf_dir=CONF)

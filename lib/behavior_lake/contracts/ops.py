@@ -10,19 +10,21 @@ from behavior_lake.lake.base import TableSpec
 JOB_RUNS = TableSpec(
     name="ops.job_runs",
     grain="one row per job run (failures included)",
-    schema=T.StructType([
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("job", T.StringType(), False),
-        T.StructField("env", T.StringType(), False),
-        T.StructField("engine", T.StringType(), True),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("ended_at", T.TimestampType(), True),
-        T.StructField("status", T.StringType(), False),  # success | failed
-        T.StructField("rows_in", T.LongType(), True),
-        T.StructField("rows_out", T.LongType(), True),
-        T.StructField("error", T.StringType(), True),
-        T.StructField("metrics", T.MapType(T.StringType(), T.LongType()), True),
-    ]),
+    schema=T.StructType(
+        [
+            T.StructField("run_id", T.StringType(), False),
+            T.StructField("job", T.StringType(), False),
+            T.StructField("env", T.StringType(), False),
+            T.StructField("engine", T.StringType(), True),
+            T.StructField("started_at", T.TimestampType(), False),
+            T.StructField("ended_at", T.TimestampType(), True),
+            T.StructField("status", T.StringType(), False),  # success | failed
+            T.StructField("rows_in", T.LongType(), True),
+            T.StructField("rows_out", T.LongType(), True),
+            T.StructField("error", T.StringType(), True),
+            T.StructField("metrics", T.MapType(T.StringType(), T.LongType()), True),
+        ]
+    ),
 )
 
 register(JOB_RUNS)

@@ -59,7 +59,9 @@ def make_lake(
         from behavior_lake.lake.delta_rs import DeltaRsLake
 
         return DeltaRsLake(spark, root, specs)
-    raise LakeError(f"lake.engine: unknown engine {engine!r}; expected auto, delta-rs or delta-spark")
+    raise LakeError(
+        f"lake.engine: unknown engine {engine!r}; expected auto, delta-rs or delta-spark"
+    )
 
 
 def open_lake(spark: SparkSession, settings: Settings) -> Lake:
@@ -67,6 +69,10 @@ def open_lake(spark: SparkSession, settings: Settings) -> Lake:
     from behavior_lake.contracts.tables import TABLES
 
     engine = choose_engine(spark, settings.lake.engine)
-    log.info("lake engine: %s (lake.engine=%s), root %s", engine, settings.lake.engine,
-             settings.lake.root)
+    log.info(
+        "lake engine: %s (lake.engine=%s), root %s",
+        engine,
+        settings.lake.engine,
+        settings.lake.root,
+    )
     return make_lake(spark, settings.lake.root, engine, TABLES)

@@ -95,9 +95,7 @@ def _strip_nullability(dt: T.DataType) -> T.DataType:
     if isinstance(dt, T.ArrayType):
         return T.ArrayType(_strip_nullability(dt.elementType), True)
     if isinstance(dt, T.MapType):
-        return T.MapType(
-            _strip_nullability(dt.keyType), _strip_nullability(dt.valueType), True
-        )
+        return T.MapType(_strip_nullability(dt.keyType), _strip_nullability(dt.valueType), True)
     return dt
 
 
@@ -111,7 +109,8 @@ def conform(
     diffs = schema_differences(table_schema, df.schema)
     if diffs and not evolve:
         raise SchemaMismatchError(
-            f"write to {table} does not match its schema: " + "; ".join(diffs)
+            f"write to {table} does not match its schema: "
+            + "; ".join(diffs)
             + " (pass evolve=True to add new columns)"
         )
     have = {f.name for f in table_schema.fields}

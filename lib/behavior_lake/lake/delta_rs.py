@@ -248,8 +248,11 @@ class DeltaRsLake(Lake):
         current = to_spark_schema(dt.schema())
         have = set(current.fieldNames())
         new_fields = [f for f in df.schema.fields if f.name not in have]
-        if evolve and new_fields and not [d for d in schema_differences(current, df.schema)
-                                          if d.startswith("column ")]:
+        if (
+            evolve
+            and new_fields
+            and not [d for d in schema_differences(current, df.schema) if d.startswith("column ")]
+        ):
             nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in new_fields])
             dt.alter.add_columns(list(to_delta_schema(nullable).fields))
             log.info("%s: schema evolved, added %s", table, [f.name for f in new_fields])
@@ -323,11 +326,19 @@ class DeltaRsLake(Lake):
         version = DeltaTable(self.path(table)).version()
         log.info(
             "%s %s: +%d file(s) (%d rows), -%d file(s) -> version %d",
-            operation, table, len(adds), rows, len(removes), version,
+            operation,
+            table,
+            len(adds),
+            rows,
+            len(removes),
+            version,
         )
         return WriteResult(
-            table=table, version=version, rows_written=rows,
-            files_added=len(adds), files_removed=len(removes),
+            table=table,
+            version=version,
+            rows_written=rows,
+            files_added=len(adds),
+            files_removed=len(removes),
         )
 
     @staticmethod
@@ -336,12 +347,14 @@ class DeltaRsLake(Lake):
         table = pa.table(dt.get_add_actions(flatten=False))
         out = []
         for row in table.to_pylist():
-            out.append({
-                "path": unquote(row["path"]),
-                "size": int(row["size_bytes"]),
-                "num_records": row.get("num_records"),
-                "partition": row.get("partition"),
-            })
+            out.append(
+                {
+                    "path": unquote(row["path"]),
+                    "size": int(row["size_bytes"]),
+                    "num_records": row.get("num_records"),
+                    "partition": row.get("partition"),
+                }
+            )
         return out
 
     def _remove(self, add: dict[str, Any]) -> RemoveAction:
@@ -353,7 +366,8 @@ class DeltaRsLake(Lake):
             size=add["size"],
             partition_values=(
                 {k: (None if v is None else _partition_str(v)) for k, v in part.items()}
-                if part else None
+                if part
+                else None
             ),
         )
 
@@ -416,7 +430,10 @@ class DeltaRsLake(Lake):
 
 class _RewritePlan:
     def __init__(
-        self, removes: list[RemoveAction], kept: DataFrame | None, rows_matched: int,
+        self,
+        removes: list[RemoveAction],
+        kept: DataFrame | None,
+        rows_matched: int,
         metadata_only: bool,
     ) -> None:
         self.removes = removes

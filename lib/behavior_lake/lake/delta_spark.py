@@ -140,7 +140,11 @@ class DeltaSparkLake(Lake):
         return sorted(before - set(self._disk_files(table)))
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
-        rows = self._dt(table).history(limit).collect() if limit else self._dt(table).history().collect()
+        rows = (
+            self._dt(table).history(limit).collect()
+            if limit
+            else self._dt(table).history().collect()
+        )
         return [r.asDict(recursive=True) for r in rows]
 
     def restore(self, table: str, version: int) -> None:

@@ -28,9 +28,15 @@ class RunRecord:
 
 def record_run(lake: Lake, rec: RunRecord) -> None:
     row = Row(
-        run_id=rec.run_id, job=rec.job, env=rec.env, engine=rec.engine,
-        started_at=rec.started_at, ended_at=rec.ended_at, status=rec.status,
-        rows_in=rec.rows_in, rows_out=rec.rows_out,
+        run_id=rec.run_id,
+        job=rec.job,
+        env=rec.env,
+        engine=rec.engine,
+        started_at=rec.started_at,
+        ended_at=rec.ended_at,
+        status=rec.status,
+        rows_in=rec.rows_in,
+        rows_out=rec.rows_out,
         error=(rec.error or None) and rec.error[:4000],
         metrics={k: int(v) for k, v in rec.metrics.items()},
     )

@@ -1,0 +1,1 @@
+"""Bronze: raw landed events, every line accounted for."""

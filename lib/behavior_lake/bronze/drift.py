@@ -1,0 +1,88 @@
+"""Schema drift: observed property keys and types per event vs the taxonomy."""
+
+from __future__ import annotations
+
+import uuid
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from behavior_lake.bronze.parse import V
+from behavior_lake.contracts.taxonomy import Taxonomy
+
+
+def taxonomy_type(variant_type: Column) -> Column:
+    """Spark's name for a JSON value's type -> the taxonomy's type name (null for JSON null)."""
+    t = variant_type
+    return (
+        F.when(t == "STRING", "string")
+        .when(t.isin("BIGINT", "INT", "SMALLINT", "TINYINT"), "integer")
+        .when(t.startswith("DECIMAL") & t.endswith(",0)"), "integer")
+        .when(t.startswith("DECIMAL") | t.isin("DOUBLE", "FLOAT"), "number")
+        .when(t == "BOOLEAN", "boolean")
+        .when(t.startswith("OBJECT"), "object")
+        .when(t.startswith("ARRAY"), "array")
+        .when(t == "VOID", F.lit(None))
+        .otherwise(F.lower(t))
+    )
+
+
+def compatible(expected: Column, observed: Column) -> Column:
+    return (
+        observed.isNull()
+        | (expected == observed)
+        | ((expected == "number") & (observed == "integer"))
+    )
+
+
+def detect_drift(events: DataFrame, taxonomy: Taxonomy) -> DataFrame:
+    """Drift rows (event_type, event, property, drift_kind, expected_type, observed_type,
+    count) for loadable track/page/screen rows of one batch. Needs the `_v` column."""
+    spark = events.sparkSession
+    rows = events.filter(F.col("event_type").isin("track", "page", "screen"))
+    known = taxonomy.events_frame(spark).select("event")
+    props = taxonomy.properties_frame(spark).select("event", "property", "expected_type")
+
+    unknown_events = (
+        rows.join(F.broadcast(known), on="event", how="left_anti")
+        .groupBy("event_type", "event")
+        .agg(F.count(F.lit(1)).alias("count"))
+        .select(
+            "event_type",
+            "event",
+            F.lit(None).cast("string").alias("property"),
+            F.lit("unknown_event").alias("drift_kind"),
+            F.lit(None).cast("string").alias("expected_type"),
+            F.lit(None).cast("string").alias("observed_type"),
+            "count",
+        )
+    )
+
+    view = f"bl_drift_{uuid.uuid4().hex[:12]}"
+    rows.join(F.broadcast(known), on="event", how="left_semi").select(
+        "event_type", "event", F.try_variant_get(F.col(V), "$.properties", "variant").alias("p")
+    ).createOrReplaceTempView(view)
+    observed = spark.sql(
+        f"SELECT event_type, event, e.key AS property, schema_of_variant(e.value) AS vt "
+        f"FROM {view}, LATERAL variant_explode(p) AS e"
+    ).select("event_type", "event", "property", taxonomy_type(F.col("vt")).alias("observed_type"))
+    spark.catalog.dropTempView(view)  # the plan above is already resolved
+    per_key = observed.groupBy("event_type", "event", "property", "observed_type").agg(
+        F.count(F.lit(1)).alias("count")
+    )
+    joined = per_key.join(F.broadcast(props), on=["event", "property"], how="left")
+    property_drift = joined.filter(
+        F.col("expected_type").isNull()
+        | ~compatible(F.col("expected_type"), F.col("observed_type"))
+    ).select(
+        "event_type",
+        "event",
+        "property",
+        F.when(F.col("expected_type").isNull(), "new_property")
+        .otherwise("type_mismatch")
+        .alias("drift_kind"),
+        "expected_type",
+        "observed_type",
+        "count",
+    )
+    return unknown_events.unionByName(property_drift)

@@ -1,0 +1,449 @@
+"""Bronze ingest: landing files not yet ingested -> bronze.events + bronze.quarantine.
+
+Bookkeeping (ops.ingested_files, append-only): a batch's files are recorded `pending`
+before any bronze write and `done` after. A file that is pending but never done was
+interrupted: its rows are deleted from bronze and quarantine before it is ingested
+again, so a crash and a rerun leave exactly one copy of every line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+
+from behavior_lake.bronze.drift import detect_drift
+from behavior_lake.bronze.parse import classify_lines
+from behavior_lake.config import Settings
+from behavior_lake.contracts.bronze import (
+    BRONZE_EVENTS,
+    BRONZE_QUARANTINE,
+    INGEST_BATCHES,
+    INGESTED_FILES,
+    SCHEMA_DRIFT,
+)
+from behavior_lake.contracts.taxonomy import Taxonomy
+from behavior_lake.lake import Lake, LakeError
+
+log = logging.getLogger(__name__)
+
+# <landing.root>/<YYYY-MM-DD>/<HH>/<name>.jsonl[.gz]
+LAYOUT = re.compile(r"(\d{4}-\d{2}-\d{2})/([01]\d|2[0-3])/([^/]+\.jsonl(?:\.gz)?)$")
+LAYOUT_SQL = r"(\d{4}-\d{2}-\d{2}/([01]\d|2[0-3])/[^/]+\.jsonl(\.gz)?)$"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    uri: str  # fully qualified, as the file system names it
+    rel: str  # path below landing.root: the `source_file` recorded everywhere
+    size: int
+    modified_ms: int
+
+    @property
+    def conforms(self) -> bool:
+        return bool(LAYOUT.fullmatch(self.rel))
+
+
+@dataclass
+class BatchStats:
+    batch_id: str
+    files: int = 0
+    unreadable_files: int = 0
+    unexpected_files: int = 0
+    lines_read: int = 0
+    bronze_rows: int = 0
+    quarantined_rows: int = 0
+    sampled_out_rows: int = 0
+    drift_rows: int = 0
+    drift_summary: list[str] = field(default_factory=list)
+
+
+def _visible(rel: str) -> bool:
+    return not any(part.startswith((".", "_")) for part in rel.split("/"))
+
+
+def list_landing_files(spark: SparkSession, root: str) -> list[LandingFile]:
+    """Every visible file under the landing root (names starting with . or _ are
+    in-flight uploads or markers and are left alone). Local paths are walked directly;
+    other schemes (s3a://, abfss://, dbfs:/) go through Hadoop's FileSystem."""
+    if "://" not in root and not root.startswith(("dbfs:", "file:")):
+        return _list_local(os.path.abspath(root))
+    if root.startswith("file:"):
+        return _list_local(urlparse(root).path)
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = path.getFileSystem(hconf)
+    if not fs.exists(path):
+        log.warning("landing root %s does not exist: nothing to ingest", root)
+        return []
+    base = fs.makeQualified(path).toString().rstrip("/") + "/"
+    out: list[LandingFile] = []
+    it = fs.listFiles(path, True)
+    while it.hasNext():
+        st = it.next()
+        uri = st.getPath().toString()
+        rel = uri[len(base) :] if uri.startswith(base) else uri
+        if _visible(rel):
+            out.append(LandingFile(uri, rel, int(st.getLen()), int(st.getModificationTime())))
+    return sorted(out, key=lambda f: f.rel)
+
+
+def _list_local(root: str) -> list[LandingFile]:
+    if not os.path.isdir(root):
+        log.warning("landing root %s does not exist: nothing to ingest", root)
+        return []
+    out = []
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if _visible(d))
+        for name in names:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if _visible(rel):
+                st = os.stat(full)
+                out.append(LandingFile("file://" + full, rel, st.st_size, int(st.st_mtime * 1000)))
+    return sorted(out, key=lambda f: f.rel)
+
+
+def ingested_status(lake: Lake) -> tuple[set[str], set[str]]:
+    """(done files, pending-but-not-done files) from ops.ingested_files."""
+    if not lake.exists(INGESTED_FILES.name):
+        return set(), set()
+    rows = (
+        lake.read(INGESTED_FILES.name)
+        .groupBy("source_file")
+        .agg(F.max(F.when(F.col("status") == "done", 1).otherwise(0)).alias("done"))
+        .collect()
+    )
+    done = {r["source_file"] for r in rows if r["done"]}
+    pending = {r["source_file"] for r in rows if not r["done"]}
+    return done, pending
+
+
+def _in_list(column: str, values: Sequence[str]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"`{column}` IN ({quoted})"
+
+
+def recover_interrupted(lake: Lake, pending: set[str]) -> None:
+    """Delete rows of files whose earlier ingest did not finish."""
+    if not pending:
+        return
+    files = sorted(pending)
+    log.warning("recovering %d file(s) from an interrupted batch: %s", len(files), files[:5])
+    # (ops.schema_drift rows are per batch observations and stay.)
+    for table in (BRONZE_EVENTS.name, BRONZE_QUARANTINE.name):
+        if not lake.exists(table):
+            continue
+        for i in range(0, len(files), 500):
+            res = lake.delete(table, _in_list("source_file", files[i : i + 500]))
+            if res.rows_deleted:
+                log.info("removed %d partial row(s) from %s", res.rows_deleted, table)
+
+
+def _file_rows(
+    lake: Lake,
+    files: Sequence[LandingFile],
+    batch_id: str,
+    status: str,
+    lines: dict[str, int] | None = None,
+) -> DataFrame:
+    now = datetime.now(UTC)
+    rows = [
+        Row(
+            source_file=f.rel,
+            size_bytes=f.size,
+            modified_at=datetime.fromtimestamp(f.modified_ms / 1000, UTC),
+            ingest_batch_id=batch_id,
+            status=status,
+            lines=(lines or {}).get(f.rel),
+            recorded_at=now,
+        )
+        for f in files
+    ]
+    return lake.spark.createDataFrame(rows, INGESTED_FILES.schema).coalesce(1)
+
+
+def mark_files(
+    lake: Lake,
+    files: Sequence[LandingFile],
+    batch_id: str,
+    status: str,
+    lines: dict[str, int] | None = None,
+) -> None:
+    if files:
+        lake.append(INGESTED_FILES.name, _file_rows(lake, files, batch_id, status, lines))
+
+
+def read_lines(spark: SparkSession, files: Sequence[LandingFile]) -> DataFrame:
+    """One row per line (`raw_line`, `source_file`); .gz is decompressed by extension."""
+    df = spark.read.option("lineSep", "\n").text([f.uri for f in files])
+    rel = F.regexp_extract(F.url_decode(F.col("_metadata.file_path")), LAYOUT_SQL, 1)
+    return df.select(
+        # A UTF-8 byte-order mark (Windows tools) and CR of CRLF endings are not content.
+        F.regexp_replace(F.col("value"), r"^\uFEFF|\r$", "").alias("raw_line"),
+        rel.alias("source_file"),
+    )
+
+
+def find_unreadable(spark: SparkSession, files: Sequence[LandingFile]) -> dict[str, str]:
+    """Files Spark cannot read (corrupt/truncated gzip, permissions): {rel: error}."""
+    bad: dict[str, str] = {}
+    for f in files:
+        try:
+            spark.read.text(f.uri).count()
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            bad[f.rel] = first[:500]
+    return bad
+
+
+def _file_quarantine(
+    spark: SparkSession, entries: dict[str, tuple[str, str]], batch_id: str, ingested_at: datetime
+) -> DataFrame:
+    rows = [
+        Row(
+            raw_line=None,
+            reason=reason,
+            detail=detail,
+            message_id=None,
+            anonymous_id=None,
+            user_id=None,
+            source_file=rel,
+            ingest_batch_id=batch_id,
+            ingested_at=ingested_at,
+            ingest_date=ingested_at.date(),
+        )
+        for rel, (reason, detail) in sorted(entries.items())
+    ]
+    return spark.createDataFrame(rows, BRONZE_QUARANTINE.schema)
+
+
+def ingest_batch(
+    lake: Lake,
+    settings: Settings,
+    taxonomy: Taxonomy,
+    files: Sequence[LandingFile],
+    run_id: str,
+) -> BatchStats:
+    spark = lake.spark
+    batch_id = f"b{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    stats = BatchStats(batch_id=batch_id, files=len(files))
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    ingested_at = started
+    mark_files(lake, files, batch_id, "pending")
+
+    file_issues: dict[str, tuple[str, str]] = {
+        f.rel: ("unexpected_file", "name does not follow <YYYY-MM-DD>/<HH>/<name>.jsonl[.gz]")
+        for f in files
+        if not f.conforms
+    }
+    readable = [f for f in files if f.conforms]
+    classified = None
+    counts: dict[tuple[str, str], int] = {}
+    while readable:
+        lines = read_lines(spark, readable)
+        classified = classify_lines(
+            lines,
+            max_line_chars=settings.bronze.max_line_chars,
+            pii_fields=settings.privacy.pii_fields,
+            pii_mode=settings.privacy.pii_mode,
+            key_hex=settings.privacy.encryption_key,
+            keep_rates=settings.bronze.sampling,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counts = {
+                (r["source_file"], r["_outcome"]): int(r["count"])
+                for r in classified.groupBy("source_file", "_outcome").count().collect()
+            }
+            break
+        except Exception as exc:  # a corrupt file fails the whole read: find it
+            classified.unpersist()
+            classified = None
+            log.warning(
+                "batch read failed (%s); checking files one by one", str(exc).splitlines()[0][:200]
+            )
+            bad = find_unreadable(spark, readable)
+            if not bad:
+                raise
+            for rel, err in bad.items():
+                file_issues[rel] = ("unreadable_file", err)
+            readable = [f for f in readable if f.rel not in bad]
+    stats.unreadable_files = sum(1 for r, _ in file_issues.values() if r == "unreadable_file")
+    stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r == "unexpected_file")
+
+    per_outcome: dict[str, int] = {}
+    per_file: dict[str, int] = {}
+    for (rel, outcome), n in counts.items():
+        per_outcome[outcome] = per_outcome.get(outcome, 0) + n
+        per_file[rel] = per_file.get(rel, 0) + n
+    stats.lines_read = sum(per_file.values())
+    log.info(
+        "batch %s: %d file(s), %d line(s) read (%s)",
+        batch_id,
+        len(files),
+        stats.lines_read,
+        per_outcome,
+    )
+
+    if classified is not None:
+        batch_cols = [
+            F.lit(batch_id).alias("ingest_batch_id"),
+            F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+            F.lit(ingested_at.date()).alias("ingest_date"),
+        ]
+        bronze = classified.filter(F.col("_outcome") == "bronze").select(
+            *[
+                c
+                for c in BRONZE_EVENTS.schema.fieldNames()
+                if c not in ("ingest_batch_id", "ingested_at", "ingest_date")
+            ],
+            *batch_cols,
+        )
+        res = lake.append(BRONZE_EVENTS.name, bronze)
+        stats.bronze_rows = res.rows_written
+        quarantine = classified.filter(F.col("_outcome") == "quarantine").select(
+            *[
+                c
+                for c in BRONZE_QUARANTINE.schema.fieldNames()
+                if c not in ("ingest_batch_id", "ingested_at", "ingest_date")
+            ],
+            *batch_cols,
+        )
+        stats.quarantined_rows = lake.append(BRONZE_QUARANTINE.name, quarantine).rows_written
+        stats.sampled_out_rows = per_outcome.get("sampled_out", 0)
+        for expected, got, what in (
+            (per_outcome.get("bronze", 0), stats.bronze_rows, "bronze"),
+            (per_outcome.get("quarantine", 0), stats.quarantined_rows, "quarantine"),
+        ):
+            if expected != got:
+                raise LakeError(
+                    f"batch {batch_id}: {what} rows written {got} != counted {expected}"
+                )
+        _record_drift(
+            lake, classified.filter(F.col("_outcome") != "quarantine"), taxonomy, batch_id, stats
+        )
+        classified.unpersist()
+    if file_issues:
+        lake.append(
+            BRONZE_QUARANTINE.name, _file_quarantine(spark, file_issues, batch_id, ingested_at)
+        )
+        for rel, (reason, detail) in sorted(file_issues.items()):
+            log.warning("quarantined file %s: %s (%s)", rel, reason, detail[:120])
+
+    _finish(lake, files, batch_id, per_file, stats, run_id, started)
+    log.info(
+        "batch %s done in %.1fs: lines=%d bronze=%d quarantined=%d sampled_out=%d "
+        "unreadable_files=%d unexpected_files=%d",
+        batch_id,
+        time.monotonic() - t0,
+        stats.lines_read,
+        stats.bronze_rows,
+        stats.quarantined_rows,
+        stats.sampled_out_rows,
+        stats.unreadable_files,
+        stats.unexpected_files,
+    )
+    return stats
+
+
+def _record_drift(
+    lake: Lake, loadable: DataFrame, taxonomy: Taxonomy, batch_id: str, stats: BatchStats
+) -> None:
+    drift = detect_drift(loadable, taxonomy).collect()  # small: one row per drifting key
+    stats.drift_rows = len(drift)
+    if not drift:
+        return
+    now = datetime.now(UTC)
+    rows = [Row(ingest_batch_id=batch_id, detected_at=now, **r.asDict()) for r in drift]
+    df = lake.spark.createDataFrame(rows, SCHEMA_DRIFT.schema).coalesce(1)
+    lake.append(SCHEMA_DRIFT.name, df)
+    for r in sorted(drift, key=lambda r: -r["count"])[:20]:
+        line = (
+            f"{r['drift_kind']}: {r['event_type']}/{r['event']}"
+            + (f".{r['property']}" if r["property"] else "")
+            + (
+                f" expected {r['expected_type']} saw {r['observed_type']}"
+                if r["drift_kind"] == "type_mismatch"
+                else ""
+            )
+            + f" x{r['count']}"
+        )
+        stats.drift_summary.append(line)
+    log.warning(
+        "schema drift in batch %s (%d finding(s)); top: %s",
+        batch_id,
+        len(drift),
+        "; ".join(stats.drift_summary[:8]),
+    )
+
+
+def _finish(
+    lake: Lake,
+    files: Sequence[LandingFile],
+    batch_id: str,
+    per_file: dict[str, int],
+    stats: BatchStats,
+    run_id: str,
+    started: datetime,
+) -> None:
+    row = Row(
+        ingest_batch_id=batch_id,
+        run_id=run_id,
+        files=stats.files,
+        unreadable_files=stats.unreadable_files + stats.unexpected_files,
+        lines_read=stats.lines_read,
+        bronze_rows=stats.bronze_rows,
+        quarantined_rows=stats.quarantined_rows,
+        sampled_out_rows=stats.sampled_out_rows,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+    )
+    lake.append(
+        INGEST_BATCHES.name, lake.spark.createDataFrame([row], INGEST_BATCHES.schema).coalesce(1)
+    )
+    mark_files(lake, files, batch_id, "done", per_file)
+
+
+def plan_batches(new_files: Sequence[LandingFile], max_files: int) -> list[list[LandingFile]]:
+    if not new_files:
+        return []
+    size = max_files if max_files > 0 else len(new_files)
+    return [list(new_files[i : i + size]) for i in range(0, len(new_files), size)]
+
+
+def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
+    """Ingest every landing file not ingested yet; returns per-batch stats."""
+    spark = lake.spark
+    # Keep the AES key out of plans, logs and the Spark UI.
+    spark.conf.set("spark.sql.redaction.string.regex", re.escape(settings.privacy.encryption_key))
+    for spec in (BRONZE_EVENTS, BRONZE_QUARANTINE, INGESTED_FILES, INGEST_BATCHES, SCHEMA_DRIFT):
+        lake.ensure(spec.name)
+    listed = list_landing_files(spark, settings.landing.root)
+    done, pending = ingested_status(lake)
+    recover_interrupted(lake, pending)
+    new_files = [f for f in listed if f.rel not in done]
+    log.info(
+        "landing %s: %d file(s) listed, %d already ingested, %d new",
+        settings.landing.root,
+        len(listed),
+        len(listed) - len(new_files),
+        len(new_files),
+    )
+    batches = plan_batches(new_files, settings.bronze.max_files_per_batch)
+    out = []
+    for i, batch in enumerate(batches, 1):
+        log.info("batch %d/%d: %d file(s)", i, len(batches), len(batch))
+        out.append(ingest_batch(lake, settings, taxonomy, batch, run_id))
+    return out

@@ -1,0 +1,270 @@
+"""Landing line -> bronze row or quarantine reason. Pure DataFrame transforms.
+
+Input: one row per landed line with `raw_line` and `source_file`. Parsing uses Spark's
+VARIANT (`try_parse_json`), so a JSON type can be checked exactly (a numeric
+`messageId` is a wrong type, not the string "5") without any Python UDF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
+
+V = "_v"  # the parsed line (VARIANT), dropped before writing
+
+# Quarantine reason codes, in the order they are checked (first failing rule wins).
+REASONS = (
+    "empty_line",
+    "line_too_long",
+    "malformed_json",
+    "not_an_object",
+    "missing_message_id",
+    "invalid_message_id",
+    "missing_type",
+    "invalid_type",
+    "missing_timestamp",
+    "invalid_timestamp",
+    "missing_identity",
+    "invalid_identity",
+    "missing_event",
+    "missing_previous_id",
+    "invalid_properties",
+    "invalid_traits",
+)
+FILE_REASONS = ("unreadable_file", "unexpected_file")
+# Event times outside this range are not plausible event times (e.g. epoch numbers
+# cast to year 12345, or defaulted 1970 clocks).
+MIN_TS, MAX_TS = "2000-01-01", "2100-01-01"
+
+
+def jtype(path: str) -> Column:
+    """JSON type at `path` as Spark names it (STRING, BIGINT, OBJECT<...>, VOID), or null."""
+    return F.schema_of_variant(F.try_variant_get(F.col(V), path, "variant"))
+
+
+def jstring(path: str) -> Column:
+    """The value at `path` if it is a JSON string, else null."""
+    return F.when(jtype(path) == "STRING", F.try_variant_get(F.col(V), path, "string"))
+
+
+# Envelope fields whose JSON type is checked: column suffix -> JSON path.
+_TYPED = {
+    "mid": "$.messageId",
+    "type": "$.type",
+    "ts": "$.timestamp",
+    "anon": "$.anonymousId",
+    "user": "$.userId",
+    "event": "$.event",
+    "prev": "$.previousId",
+    "props": "$.properties",
+    "traits": "$.traits",
+    "sent": "$.sentAt",
+    "recv": "$.receivedAt",
+}
+
+
+def _t(name: str) -> Column:
+    return F.col(f"_t_{name}")
+
+
+def _str(name: str) -> Column:
+    """The field as a string when its JSON type is STRING, else null."""
+    return F.when(_t(name) == "STRING", F.try_variant_get(F.col(V), _TYPED[name], "string"))
+
+
+def _nonblank(c: Column) -> Column:
+    return c.isNotNull() & (F.trim(c) != "")
+
+
+def with_envelope(df: DataFrame) -> DataFrame:
+    """Parse the line once; add the JSON type of each envelope field (`_t_*`) and the
+    envelope columns (null where absent or mistyped)."""
+    parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line")))
+    typed = parsed.select("*", *[jtype(path).alias(f"_t_{name}") for name, path in _TYPED.items()])
+    event_type = _str("type")
+    ts_raw = _str("ts")
+    return typed.select(
+        "*",
+        _str("mid").alias("message_id"),
+        event_type.alias("event_type"),
+        F.when(event_type == "track", _str("event"))
+        .when(event_type == "page", F.lit(TYPE_EVENT_NAMES["page"]))
+        .when(event_type == "screen", F.lit(TYPE_EVENT_NAMES["screen"]))
+        .alias("event"),
+        _str("anon").alias("anonymous_id"),
+        _str("user").alias("user_id"),
+        _str("prev").alias("previous_id"),
+        ts_raw.alias("_ts_raw"),
+        ts_raw.try_cast("timestamp").alias("event_ts"),
+        _str("sent").try_cast("timestamp").alias("sent_at"),
+        _str("recv").try_cast("timestamp").alias("received_at"),
+    )
+
+
+def _present(name: str) -> Column:
+    return _t(name).isNotNull() & (_t(name) != "VOID")
+
+
+def with_quarantine_reason(df: DataFrame, max_line_chars: int) -> DataFrame:
+    """Add `reason` (null for loadable lines) and a human `detail`: one CASE WHEN, the
+    first failing rule wins."""
+    ts_ok = (F.col("event_ts") >= F.lit(MIN_TS).cast("timestamp")) & (
+        F.col("event_ts") < F.lit(MAX_TS).cast("timestamp")
+    )
+    etype = F.col("event_type")
+    has_anon, has_user = _nonblank(F.col("anonymous_id")), _nonblank(F.col("user_id"))
+
+    def not_object(name: str) -> Column:
+        return _present(name) & ~_t(name).startswith("OBJECT")
+
+    rules: list[tuple[Column, str, Column]] = [
+        (F.col("raw_line").rlike(r"^\s*$"), "empty_line", F.lit("blank line")),
+        (
+            F.length("raw_line") > max_line_chars,
+            "line_too_long",
+            F.concat(F.lit("length "), F.length("raw_line").cast("string")),
+        ),
+        (F.col(V).isNull(), "malformed_json", F.lit("not valid JSON (malformed or truncated)")),
+        # Valid JSON text that starts with "{" is an object (cheaper than typing the root).
+        (
+            ~F.ltrim(F.col("raw_line")).startswith("{"),
+            "not_an_object",
+            F.lit("top-level value is not an object"),
+        ),
+        (~_present("mid"), "missing_message_id", F.lit("messageId absent or null")),
+        (
+            ~_nonblank(F.col("message_id")),
+            "invalid_message_id",
+            F.concat(F.lit("messageId is "), _t("mid")),
+        ),
+        (~_present("type"), "missing_type", F.lit("type absent or null")),
+        (
+            ~etype.isin(*MESSAGE_TYPES) | etype.isNull(),
+            "invalid_type",
+            F.concat(F.lit("type "), F.coalesce(etype, _t("type"))),
+        ),
+        (~_present("ts"), "missing_timestamp", F.lit("timestamp absent or null")),
+        (
+            ~ts_ok | F.col("event_ts").isNull(),
+            "invalid_timestamp",
+            F.concat(F.lit("timestamp "), F.coalesce(F.col("_ts_raw"), _t("ts"))),
+        ),
+        (
+            ~_present("anon") & ~_present("user"),
+            "missing_identity",
+            F.lit("neither anonymousId nor userId"),
+        ),
+        (
+            ~has_anon & ~has_user,
+            "invalid_identity",
+            F.lit("anonymousId/userId present but not non-empty strings"),
+        ),
+        (
+            (etype == "track") & ~_nonblank(F.col("event")),
+            "missing_event",
+            F.lit("track message without an event name"),
+        ),
+        (
+            (etype == "alias") & ~_nonblank(F.col("previous_id")),
+            "missing_previous_id",
+            F.lit("alias message without previousId"),
+        ),
+        (
+            etype.isin("track", "page", "screen") & not_object("props"),
+            "invalid_properties",
+            F.concat(F.lit("properties is "), _t("props")),
+        ),
+        (
+            (etype == "identify") & not_object("traits"),
+            "invalid_traits",
+            F.concat(F.lit("traits is "), _t("traits")),
+        ),
+    ]
+    reason = F.when(F.coalesce(rules[0][0], F.lit(False)), F.lit(rules[0][1]))
+    detail = F.when(F.coalesce(rules[0][0], F.lit(False)), rules[0][2])
+    for cond, code, text in rules[1:]:
+        hit = F.coalesce(cond, F.lit(False))
+        reason = reason.when(hit, F.lit(code))
+        detail = detail.when(hit, text)
+    return df.withColumn("reason", reason).withColumn("detail", F.substring(detail, 1, 500))
+
+
+def _pii_key(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def scrub_pattern(pii_fields: Sequence[str]) -> str:
+    """Regex matching `"key": <scalar>` for every configured PII key (any depth)."""
+    keys = sorted({_pii_key(p) for p in pii_fields})
+    names = "|".join(k.replace(".", r"\.") for k in keys)
+    return r'"(' + names + r')"\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false)'
+
+
+def with_pii_protected(
+    df: DataFrame, pii_fields: Sequence[str], mode: str, key_hex: str
+) -> DataFrame:
+    """Encrypt (AES-GCM) or drop PII fields and null them out in `raw_line`.
+
+    `pii` maps the field path to base64(iv || ciphertext || tag), readable with any
+    AES-GCM implementation (e.g. `cryptography`'s AESGCM) given the key.
+    """
+    if not pii_fields:
+        return df.withColumn("pii", F.create_map().cast("map<string,string>"))
+    if mode == "encrypt":
+        key = F.unhex(F.lit(key_hex))
+        entries = []
+        for path in pii_fields:
+            value = F.when(F.col(V).isNotNull(), jstring(f"$.{path}"))
+            entries += [F.lit(path), F.base64(F.aes_encrypt(value, key, F.lit("GCM")))]
+        pii = F.map_filter(F.create_map(*entries), lambda _k, v: v.isNotNull())
+    else:
+        pii = F.create_map().cast("map<string,string>")
+    scrubbed = F.regexp_replace("raw_line", scrub_pattern(pii_fields), '"$1":null')
+    return df.withColumn("pii", pii).withColumn("raw_line", scrubbed)
+
+
+def with_sampling(df: DataFrame, keep_rates: Mapping[str, float]) -> DataFrame:
+    """`sampling_weight` (1/rate) and `_sampled_out`, deterministic by message_id."""
+    if not keep_rates:
+        return df.withColumn("sampling_weight", F.lit(1.0)).withColumn("_sampled_out", F.lit(False))
+    rate: Column = F.lit(1.0)
+    for name, r in keep_rates.items():
+        rate = F.when(F.col("event") == name, F.lit(float(r))).otherwise(rate)
+    bucket = F.pmod(F.xxhash64(F.coalesce(F.col("message_id"), F.lit(""))), F.lit(1_000_000))
+    keep = bucket < rate * 1_000_000
+    return df.withColumn("sampling_weight", 1.0 / rate).withColumn(
+        "_sampled_out", F.col("reason").isNull() & ~keep
+    )
+
+
+def with_outcome(df: DataFrame) -> DataFrame:
+    """`_outcome`: bronze | quarantine | sampled_out."""
+    return df.withColumn(
+        "_outcome",
+        F.when(F.col("reason").isNotNull(), F.lit("quarantine"))
+        .when(F.col("_sampled_out"), F.lit("sampled_out"))
+        .otherwise(F.lit("bronze")),
+    )
+
+
+def classify_lines(
+    lines: DataFrame,
+    *,
+    max_line_chars: int,
+    pii_fields: Sequence[str],
+    pii_mode: str,
+    key_hex: str,
+    keep_rates: Mapping[str, float],
+) -> DataFrame:
+    """The whole line -> outcome chain (parse, validate, protect PII, sample)."""
+    return (
+        lines.transform(with_envelope)
+        .transform(lambda d: with_quarantine_reason(d, max_line_chars))
+        .transform(lambda d: with_pii_protected(d, pii_fields, pii_mode, key_hex))
+        .transform(lambda d: with_sampling(d, keep_rates))
+        .transform(with_outcome)
+    )

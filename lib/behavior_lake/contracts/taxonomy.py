@@ -1,0 +1,144 @@
+"""The event taxonomy: `conf/base/taxonomy/*.yml`, one file per event family."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from behavior_lake.config import ConfigError
+
+PROPERTY_TYPES = ("string", "integer", "number", "boolean", "object", "array")
+MESSAGE_TYPES = ("track", "page", "screen", "identify", "alias")
+# page/screen messages are named like track events so one taxonomy covers them.
+TYPE_EVENT_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
+_EVENT_KEYS = {"type", "category", "schema_version", "required", "optional", "description"}
+
+
+@dataclass(frozen=True)
+class EventDef:
+    name: str
+    family: str
+    event_type: str
+    category: str
+    schema_version: int
+    required: dict[str, str] = field(default_factory=dict)
+    optional: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def snake_name(self) -> str:
+        return snake_case(self.name)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return {**self.optional, **self.required}
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    events: dict[str, EventDef]
+
+    def get(self, name: str) -> EventDef | None:
+        return self.events.get(name)
+
+    def property_rows(self) -> list[tuple[str, str, str, bool]]:
+        """(event, property, type, required) for every declared property."""
+        return [
+            (e.name, prop, typ, prop in e.required)
+            for e in self.events.values()
+            for prop, typ in sorted(e.properties.items())
+        ]
+
+    def properties_frame(self, spark: SparkSession) -> DataFrame:
+        schema = T.StructType(
+            [
+                T.StructField("event", T.StringType(), False),
+                T.StructField("property", T.StringType(), False),
+                T.StructField("expected_type", T.StringType(), False),
+                T.StructField("is_required", T.BooleanType(), False),
+            ]
+        )
+        return spark.createDataFrame(self.property_rows(), schema)
+
+    def events_frame(self, spark: SparkSession) -> DataFrame:
+        rows = [
+            (e.name, e.event_type, e.category, e.snake_name, e.schema_version)
+            for e in self.events.values()
+        ]
+        return spark.createDataFrame(
+            rows,
+            "event string, event_type string, category string, event_name string, "
+            "schema_version int",
+        )
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def load_taxonomy(conf_dir: str | Path) -> Taxonomy:
+    folder = Path(conf_dir) / "base" / "taxonomy"
+    files = sorted(folder.glob("*.yml"))
+    if not files:
+        raise ConfigError(f"taxonomy: no event family files in {folder}")
+    events: dict[str, EventDef] = {}
+    for path in files:
+        doc = yaml.safe_load(path.read_text()) or {}
+        where = path.name
+        unknown = set(doc) - {"family", "events", "description"}
+        if unknown:
+            raise ConfigError(f"taxonomy {where}: unknown key(s) {sorted(unknown)}")
+        family = doc.get("family")
+        if not isinstance(family, str):
+            raise ConfigError(f"taxonomy {where}: 'family' must be a string")
+        for name, spec in (doc.get("events") or {}).items():
+            key = f"taxonomy {where}: events.{name}"
+            if name in events:
+                raise ConfigError(f"{key}: declared twice (also in {events[name].family})")
+            events[name] = _event(name, family, spec, key)
+    return Taxonomy(events)
+
+
+def _event(name: str, family: str, spec: object, key: str) -> EventDef:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{key}: expected a mapping")
+    unknown = set(spec) - _EVENT_KEYS
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {sorted(unknown)}")
+    etype = spec.get("type", "track")
+    if etype not in ("track", "page", "screen"):
+        raise ConfigError(f"{key}.type: expected track, page or screen, got {etype!r}")
+    if etype in TYPE_EVENT_NAMES and name != TYPE_EVENT_NAMES[etype]:
+        raise ConfigError(f"{key}: {etype} messages must be named {TYPE_EVENT_NAMES[etype]!r}")
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*( [A-Z][A-Za-z0-9]*)+", name):
+        raise ConfigError(f"{key}: event names follow 'Object Action' in Title Case")
+    props: dict[str, dict[str, str]] = {}
+    for part in ("required", "optional"):
+        raw = spec.get(part) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{key}.{part}: expected a mapping of property -> type")
+        for prop, typ in raw.items():
+            if typ not in PROPERTY_TYPES:
+                raise ConfigError(f"{key}.{part}.{prop}: expected one of {PROPERTY_TYPES}")
+        props[part] = {str(k): str(v) for k, v in raw.items()}
+    version = spec.get("schema_version", 1)
+    if not isinstance(version, int):
+        raise ConfigError(f"{key}.schema_version: expected an integer")
+    category = spec.get("category")
+    if not isinstance(category, str):
+        raise ConfigError(f"{key}.category: required string")
+    return EventDef(
+        name,
+        family,
+        etype,
+        category,
+        version,
+        props["required"],
+        props["optional"],
+        str(spec.get("description", "")),
+    )

@@ -1,0 +1,1 @@
+"""Realistic landing-data generator with planted truth (demo, tests, benchmarks)."""

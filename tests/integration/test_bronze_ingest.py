@@ -1,0 +1,263 @@
+"""Generator -> bronze: every line accounted for, idempotent reruns, crash recovery."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+import behavior_lake.bronze.ingest as ingest_mod
+from behavior_lake.bronze.ingest import ingest
+from behavior_lake.config import Settings
+from behavior_lake.contracts.taxonomy import load_taxonomy
+from behavior_lake.generator.generate import generate
+from behavior_lake.lake import Lake
+from tests.conftest import CONF, lake_test_settings
+
+FAULTY = dict(
+    malformed_json=0.01,
+    truncated_line=0.01,
+    missing_field=0.01,
+    wrong_type=0.01,
+    unknown_event=0.01,
+    duplicate=0.02,
+    late=0.02,
+    future_timestamp=0.01,
+    undeclared_property=0.02,
+)
+
+
+def count_lines(root: str | Path) -> int:
+    """Independent count: lines as any JSON-lines reader sees them."""
+    total = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rb") as fh:
+                data = fh.read()
+            if data:
+                total += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return total
+
+
+def make_settings(tmp: Path, **gen) -> Settings:
+    s = lake_test_settings(
+        tmp / "lakehouse", f"landing.root={tmp / 'landing'}", f"landing.truth_root={tmp / 'truth'}"
+    )
+    faults = replace(s.generator.faults, **FAULTY)
+    g = replace(
+        s.generator,
+        users=gen.get("users", 30),
+        days=gen.get("days", 4),
+        partitions=2,
+        faults=faults,
+    )
+    return replace(s, generator=g)
+
+
+def table_count(lake: Lake, table: str) -> int:
+    return lake.read(table).count() if lake.exists(table) else 0
+
+
+@pytest.fixture
+def landed(spark: SparkSession, tmp_path: Path, rs_lake: Lake) -> tuple[Settings, Lake]:
+    settings = make_settings(tmp_path)
+    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    generate(spark, settings.generator, settings.landing.root, settings.landing.truth_root)
+    return settings, lake
+
+
+def test_generator_is_deterministic(spark: SparkSession, tmp_path: Path) -> None:
+    digests = []
+    for run in ("a", "b"):
+        s = make_settings(tmp_path / run, users=12, days=3)
+        res = generate(spark, s.generator, s.landing.root, s.landing.truth_root)
+        assert res.lines > 100 and res.persons == 12
+        files = sorted(Path(s.landing.root).rglob("*.jsonl*"))
+        digests.append(
+            {
+                str(f.relative_to(s.landing.root)): hashlib.sha1(f.read_bytes()).hexdigest()
+                for f in files
+            }
+        )
+        truth = [
+            json.loads(x)
+            for x in (Path(s.landing.truth_root) / "users" / "users.jsonl").read_text().splitlines()
+        ]
+        assert {t["archetype"] for t in truth} <= {
+            "power_buyer",
+            "browser",
+            "deal_seeker",
+            "at_risk",
+            "new_user",
+            "bot",
+        }
+    assert digests[0] == digests[1]
+
+
+def test_every_line_accounted_for_and_rerun_adds_nothing(landed) -> None:
+    settings, lake = landed
+    taxonomy = load_taxonomy(CONF)
+    expected_lines = count_lines(settings.landing.root)
+    batches = ingest(lake, settings, taxonomy, "run-1")
+    assert len(batches) == 1
+    b = batches[0]
+    assert b.lines_read == expected_lines
+    bronze, quarantine = table_count(lake, "bronze.events"), table_count(lake, "bronze.quarantine")
+    assert bronze == b.bronze_rows and quarantine == b.quarantined_rows
+    assert bronze + quarantine == expected_lines
+    assert quarantine > 0, "the faulty generator should have produced quarantined lines"
+    reasons = {r[0] for r in lake.read("bronze.quarantine").select("reason").distinct().collect()}
+    assert {"malformed_json", "missing_message_id"} & reasons
+    recorded = lake.read("ops.ingest_batches").first()
+    assert (
+        recorded["lines_read"]
+        == recorded["bronze_rows"] + recorded["quarantined_rows"] + recorded["sampled_out_rows"]
+        == expected_lines
+    )
+    drift = {r["drift_kind"] for r in lake.read("ops.schema_drift").collect()}
+    assert {"unknown_event", "new_property"} <= drift
+    versions = {t: lake.version(t) for t in ("bronze.events", "bronze.quarantine")}
+
+    assert ingest(lake, settings, taxonomy, "run-2") == []  # nothing new
+    assert {t: lake.version(t) for t in versions} == versions
+    assert table_count(lake, "bronze.events") == bronze
+
+
+def test_crash_mid_batch_then_rerun_leaves_one_copy(landed, monkeypatch) -> None:
+    settings, lake = landed
+    taxonomy = load_taxonomy(CONF)
+    expected_lines = count_lines(settings.landing.root)
+
+    def crash(*_a, **_k):
+        raise RuntimeError("simulated crash after the bronze write")
+
+    monkeypatch.setattr(ingest_mod, "_finish", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest(lake, settings, taxonomy, "run-crash")
+    partial = table_count(lake, "bronze.events")
+    assert partial > 0  # the crash happened after rows were committed
+    monkeypatch.undo()
+
+    batches = ingest(lake, settings, taxonomy, "run-recover")
+    assert batches[0].lines_read == expected_lines
+    total = table_count(lake, "bronze.events") + table_count(lake, "bronze.quarantine")
+    assert total == expected_lines
+    per_file = lake.read("bronze.events").groupBy("source_file", "ingest_batch_id").count()
+    assert per_file.select("source_file").distinct().count() == per_file.count()
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_foreign_and_broken_files_never_crash(
+    spark: SparkSession, tmp_path: Path, rs_lake: Lake
+) -> None:
+    """Files in the same contract from another producer, with other faults."""
+    settings = make_settings(tmp_path)
+    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    land = Path(settings.landing.root)
+    good = {
+        "messageId": "x1",
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "42",
+        "timestamp": "2026-02-01T00:00:00+00:00",
+        "properties": {"order_id": "o1", "revenue": "19.99", "currency": "EUR"},
+    }
+    pretty = json.dumps(good, indent=2)  # a producer that pretty-prints: every line is broken
+    foreign = (
+        "\ufeff"
+        + json.dumps(good)
+        + "\r\n"
+        + json.dumps({**good, "messageId": "x2"})
+        + "\r\n"
+        + pretty
+        + "\r\n"
+        + "\x00\x00"
+        + "\r\n"
+    )
+    _write(land / "2026-02-01" / "00" / "other-producer.jsonl", foreign.encode())
+    _write(land / "2026-02-01" / "00" / "empty.jsonl", b"")
+    full = gzip.compress((json.dumps(good) + "\n").encode() * 200)
+    _write(land / "2026-02-01" / "01" / "cut.jsonl.gz", full[: len(full) // 2])
+    _write(land / "2026-02-01" / "notes.txt", b"not an event file\n")
+    _write(land / "2026-02-01" / "01" / ".inflight.jsonl", b"{}\n")  # hidden: left alone
+
+    batches = ingest(lake, settings, load_taxonomy(CONF), "run-foreign")
+    b = batches[0]
+    assert b.unreadable_files == 1 and b.unexpected_files == 1 and b.files == 4
+    expected = 2 + len(pretty.splitlines()) + 1
+    assert b.lines_read == expected
+    assert b.bronze_rows == 2 and b.quarantined_rows == expected - 2
+    q = {
+        r["reason"]: r["n"]
+        for r in lake.read("bronze.quarantine")
+        .groupBy("reason")
+        .agg(F.count("*").alias("n"))
+        .collect()
+    }
+    assert q["unreadable_file"] == 1 and q["unexpected_file"] == 1
+    assert q["malformed_json"] + q.get("not_an_object", 0) == expected - 2
+    bronze = lake.read("bronze.events").orderBy("message_id").collect()
+    assert [r["message_id"] for r in bronze] == ["x1", "x2"]
+    assert bronze[0]["raw_line"].startswith("{")  # BOM and CR removed
+
+    # A later file is picked up alone; the done ones are not read again.
+    _write(
+        land / "2026-02-02" / "00" / "late.jsonl",
+        (json.dumps({**good, "messageId": "x3"}) + "\n").encode(),
+    )
+    second = ingest(lake, settings, load_taxonomy(CONF), "run-next")
+    assert [x.files for x in second] == [1] and second[0].bronze_rows == 1
+
+
+def test_job_cli_records_runs_and_rejects_bad_conf(
+    spark: SparkSession, tmp_path: Path, capsys
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(CONF.parent / "jobs"))
+    import bronze_ingest
+
+    s = make_settings(tmp_path, users=8, days=2)
+    generate(spark, s.generator, s.landing.root, s.landing.truth_root)
+    args = [
+        "--conf",
+        f"lake.root={s.lake.root}",
+        "--conf",
+        f"landing.root={s.landing.root}",
+        "--conf",
+        "spark.master=local[2]",
+    ]
+    assert bronze_ingest.cli(args) == 0
+    from behavior_lake.lake import make_lake
+
+    lake = make_lake(spark, s.lake.root, "delta-rs")
+    run = lake.read("ops.job_runs").first()
+    assert run["status"] == "success" and run["job"] == "bronze_ingest"
+    assert run["rows_in"] == count_lines(s.landing.root) == run["metrics"]["lines_read"]
+
+    assert bronze_ingest.cli([*args, "--conf", "bronze.max_filez=3"]) == 2
+    assert "bronze.max_filez" in capsys.readouterr().err
+
+
+def test_failed_run_is_recorded(spark: SparkSession, tmp_path: Path) -> None:
+    from behavior_lake.lake import make_lake
+    from behavior_lake.runtime import job_context
+
+    s = lake_test_settings(tmp_path / "lake")
+    with pytest.raises(ZeroDivisionError), job_context("boom", spark=spark, settings=s):
+        _ = 1 / 0
+    row = make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").first()
+    assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]

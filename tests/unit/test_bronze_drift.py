@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from behavior_lake.bronze.drift import detect_drift
+from behavior_lake.bronze.parse import with_envelope
+from behavior_lake.contracts.taxonomy import load_taxonomy
+from tests.conftest import CONF
+
+
+def line(event: str, props: dict, mtype: str = "track") -> str:
+    m = {
+        "messageId": "m",
+        "type": mtype,
+        "anonymousId": "a",
+        "timestamp": "2026-01-05T00:00:00Z",
+        "properties": props,
+    }
+    if mtype == "track":
+        m["event"] = event
+    return json.dumps(m)
+
+
+def test_drift_kinds(spark: SparkSession) -> None:
+    taxonomy = load_taxonomy(CONF)
+    lines = [
+        line("Product Viewed", {"product_id": "p", "price": 3}),  # integer ok for number
+        line("Product Viewed", {"product_id": "p", "price": 3.5}),  # ok
+        line("Product Viewed", {"product_id": "p", "price": "3.50"}),  # type_mismatch
+        line("Product Viewed", {"product_id": "p", "price": None}),  # null is not drift
+        line("Product Viewed", {"product_id": "p", "color": "red"}),  # new_property
+        line("Product Viewed", {"product_id": "p", "color": "blue"}),  # new_property
+        line("Wishlist Shared", {"x": 1}),  # unknown_event
+        line("", {"path": "/", "utm": "x"}, mtype="page"),  # new_property on page
+    ]
+    df = spark.createDataFrame([(x,) for x in lines], "raw_line string").transform(with_envelope)
+    got = detect_drift(df, taxonomy)
+    expected = spark.createDataFrame(
+        [
+            ("track", "Wishlist Shared", None, "unknown_event", None, None, 1),
+            ("track", "Product Viewed", "price", "type_mismatch", "number", "string", 1),
+            ("track", "Product Viewed", "color", "new_property", None, "string", 2),
+            ("page", "Page Viewed", "utm", "new_property", None, "string", 1),
+        ],
+        "event_type string, event string, property string, drift_kind string, "
+        "expected_type string, observed_type string, count long",
+    )
+    assert_df_equality(
+        got.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_taxonomy_loads_and_names_events() -> None:
+    t = load_taxonomy(CONF)
+    assert t.get("Order Completed").required["revenue"] == "number"
+    assert t.get("Order Completed").snake_name == "order_completed"
+    assert t.get("Page Viewed").event_type == "page"
+
+
+def test_taxonomy_rejects_unknown_keys(tmp_path) -> None:
+    import pytest
+
+    from behavior_lake.config import ConfigError
+
+    (tmp_path / "base" / "taxonomy").mkdir(parents=True)
+    (tmp_path / "base" / "taxonomy" / "x.yml").write_text(
+        "family: x\nevents:\n  Thing Done:\n    category: c\n    requird: {}\n"
+    )
+    with pytest.raises(ConfigError, match=r"x\.yml: events\.Thing Done: unknown key"):
+        load_taxonomy(tmp_path)
