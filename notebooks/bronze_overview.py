@@ -1,0 +1,38 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Bronze overview
+# MAGIC Ingest batches (lines read = bronze + quarantined + sampled out), quarantine reasons
+# MAGIC and schema drift. Runs on Databricks or locally (`python notebooks/bronze_overview.py`).
+
+# COMMAND ----------
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.getcwd(), "lib"))
+
+from pyspark.sql import functions as F
+
+from behavior_lake.config import load_settings
+from behavior_lake.lake import open_lake
+from behavior_lake.spark import build_session
+
+ENV = os.environ.get("BEHAVIOR_LAKE_ENV", "local")
+settings = load_settings(ENV)
+spark = build_session(settings)
+lake = open_lake(spark, settings)
+
+# COMMAND ----------
+
+batches = lake.read("ops.ingest_batches").orderBy(F.col("started_at").desc())
+batches.show(10, truncate=False)
+
+# COMMAND ----------
+
+(lake.read("bronze.quarantine").groupBy("reason").count()
+ .orderBy(F.col("count").desc()).show(truncate=False))
+
+# COMMAND ----------
+
+(lake.read("ops.schema_drift").groupBy("drift_kind", "event", "property")
+ .agg(F.sum("count").alias("rows")).orderBy(F.col("rows").desc()).show(20, truncate=False))
