@@ -25,21 +25,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from pyspark.sql import functions as F  # noqa: E402
-from pyspark.sql import types as T  # noqa: E402
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from behavior_lake.config import load_settings  # noqa: E402
-from behavior_lake.lake import TableSpec, choose_engine, make_lake  # noqa: E402
-from behavior_lake.spark import build_session  # noqa: E402
+from behavior_lake.config import load_settings
+from behavior_lake.lake import TableSpec, choose_engine, make_lake
+from behavior_lake.spark import build_session
 
-SCHEMA = T.StructType([
-    T.StructField("event_id", T.LongType()),
-    T.StructField("person_id", T.StringType()),
-    T.StructField("event_name", T.StringType()),
-    T.StructField("event_ts", T.TimestampType()),
-    T.StructField("revenue", T.DecimalType(18, 2)),
-    T.StructField("event_date", T.DateType()),
-])
+SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.LongType()),
+        T.StructField("person_id", T.StringType()),
+        T.StructField("event_name", T.StringType()),
+        T.StructField("event_ts", T.TimestampType()),
+        T.StructField("revenue", T.DecimalType(18, 2)),
+        T.StructField("event_date", T.DateType()),
+    ]
+)
 
 
 def synthetic(spark, n: int):
@@ -47,9 +49,15 @@ def synthetic(spark, n: int):
     return spark.range(n).select(
         F.col("id").alias("event_id"),
         F.sha2((F.col("id") % 50_000).cast("string"), 256).substr(1, 32).alias("person_id"),
-        F.element_at(F.array(*[F.lit(x) for x in ("page_viewed", "product_viewed",
-                                                  "product_added", "order_completed")]),
-                     (F.col("id") % 4 + 1).cast("int")).alias("event_name"),
+        F.element_at(
+            F.array(
+                *[
+                    F.lit(x)
+                    for x in ("page_viewed", "product_viewed", "product_added", "order_completed")
+                ]
+            ),
+            (F.col("id") % 4 + 1).cast("int"),
+        ).alias("event_name"),
         ts.alias("event_ts"),
         ((F.col("id") % 1000) / 10).cast("decimal(18,2)").alias("revenue"),
         F.to_date(ts).alias("event_date"),
@@ -85,9 +93,13 @@ def main() -> None:
     engine = choose_engine(spark, args.engine)
     work = tempfile.mkdtemp(prefix="bl-bench-")
     results = []
-    print(f"engine={engine} cores={os.cpu_count()} spark={spark.version} master={spark.sparkContext.master}")
-    print(f"{'rows':>10} {'write s':>8} {'write rows/s':>13} {'read s':>7} {'read rows/s':>12} "
-          f"{'py peak MB':>10} {'jvm peak MB':>11}")
+    print(
+        f"engine={engine} cores={os.cpu_count()} spark={spark.version} master={spark.sparkContext.master}"
+    )
+    print(
+        f"{'rows':>10} {'write s':>8} {'write rows/s':>13} {'read s':>7} {'read rows/s':>12} "
+        f"{'py peak MB':>10} {'jvm peak MB':>11}"
+    )
     try:
         spark.range(1000).count()  # warm the JVM once, outside the timings
         for n in sizes:
@@ -98,18 +110,30 @@ def main() -> None:
             res = lake.append(name, synthetic(spark, n))
             write_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            agg = lake.read(name).agg(F.count(F.lit(1)).alias("n"), F.sum("revenue"),
-                                      F.countDistinct("event_date")).first()
+            agg = (
+                lake.read(name)
+                .agg(F.count(F.lit(1)).alias("n"), F.sum("revenue"), F.countDistinct("event_date"))
+                .first()
+            )
             read_s = time.perf_counter() - t0
             assert agg["n"] == n == res.rows_written, (agg, res)
-            row = {"rows": n, "engine": engine, "files": res.files_added,
-                   "write_s": round(write_s, 2), "write_rows_per_s": round(n / write_s),
-                   "read_s": round(read_s, 2), "read_rows_per_s": round(n / read_s),
-                   "python_peak_rss_mb": round(python_peak_mb(), 1), **jvm_stats(spark)}
+            row = {
+                "rows": n,
+                "engine": engine,
+                "files": res.files_added,
+                "write_s": round(write_s, 2),
+                "write_rows_per_s": round(n / write_s),
+                "read_s": round(read_s, 2),
+                "read_rows_per_s": round(n / read_s),
+                "python_peak_rss_mb": round(python_peak_mb(), 1),
+                **jvm_stats(spark),
+            }
             results.append(row)
-            print(f"{n:>10} {write_s:>8.2f} {row['write_rows_per_s']:>13,} {read_s:>7.2f} "
-                  f"{row['read_rows_per_s']:>12,} {row['python_peak_rss_mb']:>10.1f} "
-                  f"{row['jvm_peak_rss_mb']:>11.1f}")
+            print(
+                f"{n:>10} {write_s:>8.2f} {row['write_rows_per_s']:>13,} {read_s:>7.2f} "
+                f"{row['read_rows_per_s']:>12,} {row['python_peak_rss_mb']:>10.1f} "
+                f"{row['jvm_peak_rss_mb']:>11.1f}"
+            )
             shutil.rmtree(lake.path(name), ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -117,11 +141,20 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"lake-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({
-        "benchmark": "lake_write_read", "machine": {"cores": os.cpu_count(),
-                                                    "python": platform.python_version(),
-                                                    "platform": platform.platform()},
-        "results": results}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "lake_write_read",
+                "machine": {
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"saved {path}")
 
 
