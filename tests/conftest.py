@@ -25,6 +25,9 @@ TEST_SPARK_CONF = {
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # Tests run tiny data through very wide expressions: compiling generated code costs
+    # more than it saves there. Production keeps whole-stage codegen on.
+    "spark.sql.codegen.wholeStage": "false",
 }
 
 

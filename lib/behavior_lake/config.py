@@ -87,6 +87,38 @@ class BronzeSettings:
 
 
 @dataclass(frozen=True)
+class BotSettings:
+    user_agent_pattern: str = (
+        r"(?i)(bot|crawler|spider|scrapy|python-requests|curl/|wget|headless|phantomjs)"
+    )
+    # Events of a person in one clock hour above this are a runaway session.
+    max_events_per_hour: int = 300
+
+
+@dataclass(frozen=True)
+class SilverSettings:
+    # Later copies of a messageId within this many days of the first are duplicates;
+    # copies arriving even later are rejected (duplicate_beyond_lookback).
+    dedup_lookback_days: int = 7
+    # Events received more than this after their timestamp are rejected (too_late).
+    late_allowed_days: int = 3
+    allowed_clock_skew_minutes: int = 10
+    # Timestamp later than receivedAt + skew: correct it to receivedAt, or reject.
+    future_timestamp_policy: Literal["correct", "reject"] = "correct"
+    max_ids_per_person: int = 50
+    # Analytics consent of a person with no consent signal yet.
+    consent_when_unknown: Literal["deny", "grant"] = "deny"
+    # context fields silver keeps (data minimization: no ip, user agent or raw ids).
+    kept_context_fields: list[str] = field(
+        default_factory=lambda: ["locale", "library.name", "device.type", "os.name"]
+    )
+    session_timeout_minutes: int = 30
+    max_session_hours: int = 24
+    engaged_min_seconds: int = 10
+    bots: BotSettings = field(default_factory=BotSettings)
+
+
+@dataclass(frozen=True)
 class FaultRates:
     malformed_json: float = 0.002
     truncated_line: float = 0.002
@@ -121,6 +153,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
+    silver: SilverSettings = field(default_factory=SilverSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     conf_dir: str = "conf"
 

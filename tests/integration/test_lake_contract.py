@@ -231,3 +231,33 @@ def test_declared_table_created_on_first_write(lake: Lake, spark: SparkSession) 
     )
     lake.append("ops.job_runs", row)
     assert lake.read("ops.job_runs").count() == 1
+
+
+def test_replace_keys_swaps_exactly_those_entities(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(9))))
+    keys = spark.createDataFrame([(1,), (4,), (99,)], "id long")
+    new = frame(spark, rows(range(4, 5), "r") + rows(range(99, 100), "r"))
+    res = items.replace_keys("test.items", new, "id", keys)
+    got = {r["id"]: r["name"] for r in items.read("test.items").collect()}
+    assert got == {
+        0: "a0",
+        2: "a2",
+        3: "a3",
+        4: "r4",
+        5: "a5",
+        6: "a6",
+        7: "a7",
+        8: "a8",
+        99: "r99",
+    }
+    assert res.rows_deleted == 2
+
+
+def test_rows_inserted_excludes_rewritten_neighbours(items: Lake, spark: SparkSession) -> None:
+    items.append("test.items", frame(spark, rows(range(6), day=1)))  # all in one partition
+    keys = spark.createDataFrame([(2,)], "id long")
+    res = items.replace_keys("test.items", frame(spark, rows(range(2, 3), "n", day=1)), "id", keys)
+    assert res.rows_inserted == 1
+    res = items.overwrite("test.items", frame(spark, rows(range(4, 5), "w", day=1)), where="id = 4")
+    assert res.rows_inserted == 1
+    assert items.read("test.items").count() == 6

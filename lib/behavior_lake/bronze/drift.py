@@ -27,6 +27,31 @@ def taxonomy_type(variant_type: Column) -> Column:
     )
 
 
+def taxonomy_type_sql(variant_type_sql: str) -> str:
+    """SQL twin of `taxonomy_type` (for expressions built as text)."""
+    t = variant_type_sql
+    return (
+        f"CASE WHEN {t} = 'STRING' THEN 'string' "
+        f"WHEN {t} IN ('BIGINT', 'INT', 'SMALLINT', 'TINYINT') THEN 'integer' "
+        f"WHEN startswith({t}, 'DECIMAL') AND endswith({t}, ',0)') THEN 'integer' "
+        f"WHEN startswith({t}, 'DECIMAL') OR {t} IN ('DOUBLE', 'FLOAT') THEN 'number' "
+        f"WHEN {t} = 'BOOLEAN' THEN 'boolean' WHEN startswith({t}, 'OBJECT') THEN 'object' "
+        f"WHEN startswith({t}, 'ARRAY') THEN 'array' WHEN {t} = 'VOID' THEN NULL "
+        f"ELSE lower({t}) END"
+    )
+
+
+def compatible_sql(expected: str, observed_sql: str) -> str:
+    accepted = "'number', 'integer'" if expected == "number" else f"'{expected}'"
+    return f"({observed_sql} IS NULL OR {observed_sql} IN ({accepted}))"
+
+
+def compatible_with(expected: str, observed: Column) -> Column:
+    """`observed` (taxonomy type name) fits the declared `expected` type (null always fits)."""
+    accepted = ["number", "integer"] if expected == "number" else [expected]
+    return observed.isNull() | observed.isin(*accepted)
+
+
 def compatible(expected: Column, observed: Column) -> Column:
     return (
         observed.isNull()

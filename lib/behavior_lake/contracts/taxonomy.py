@@ -123,6 +123,8 @@ def _event(name: str, family: str, spec: object, key: str) -> EventDef:
         if not isinstance(raw, dict):
             raise ConfigError(f"{key}.{part}: expected a mapping of property -> type")
         for prop, typ in raw.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", str(prop)):
+                raise ConfigError(f"{key}.{part}.{prop}: property names are snake_case")
             if typ not in PROPERTY_TYPES:
                 raise ConfigError(f"{key}.{part}.{prop}: expected one of {PROPERTY_TYPES}")
         props[part] = {str(k): str(v) for k, v in raw.items()}

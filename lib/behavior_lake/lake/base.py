@@ -61,6 +61,9 @@ class WriteResult:
     files_added: int = 0
     files_removed: int = 0
     rows_deleted: int = 0
+    # Rows of the caller's frame written (rows_written also counts rows of other
+    # entities rewritten alongside them in the same files). None when unknown.
+    rows_inserted: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -206,6 +209,15 @@ class Lake(ABC):
     ) -> WriteResult:
         """Upsert on `keys`: matched rows are replaced (or kept when update_existing is
         False), unmatched rows inserted. Source rows must be unique on `keys`."""
+
+    @abstractmethod
+    def replace_keys(
+        self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
+    ) -> WriteResult:
+        """Replace every row whose `key` is in `keys` (a one-column frame) by `df`.
+
+        Rows of `df` must all have their key in `keys`. Used to recompute a set of
+        entities (e.g. persons) without naming them in a SQL predicate."""
 
     @abstractmethod
     def delete(self, table: str, where: str) -> WriteResult: ...

@@ -19,6 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -162,6 +163,7 @@ class DeltaRsLake(Lake):
         adds = self._write_files(table, dt, new)
         result = self._commit(table, dt, adds, plan.removes, f"overwrite where {where}")
         result.rows_deleted = plan.rows_matched
+        result.rows_inserted = result.rows_written - plan.kept_rows
         return result
 
     def merge(
@@ -201,6 +203,39 @@ class DeltaRsLake(Lake):
         adds = self._write_files(table, dt, new)
         removes = [self._remove(by_rel[r]) for r in hit_rel]
         return self._commit(table, dt, adds, removes, "merge")
+
+    def replace_keys(
+        self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
+    ) -> WriteResult:
+        dt = self._prepare(table, df, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve)
+        keyset = keys.select(F.col(key)).distinct()
+        target = self._scan_with_file(table, dt, list(dt.file_uris()))
+        flagged = target.join(keyset.withColumn("_hit", F.lit(1)), on=key, how="left")
+        per_file = (
+            flagged.groupBy(_FILE_COL)
+            .agg(
+                F.sum(F.coalesce(F.col("_hit"), F.lit(0))).alias("hit"),
+                F.count(F.lit(1)).alias("n"),
+            )
+            .filter(F.col("hit") > 0)
+            .collect()
+        )
+        by_rel = {a["path"]: a for a in self._add_rows(dt)}
+        hit_rel = [self._relative(table, r[_FILE_COL]) for r in per_file]
+        removed_rows = sum(int(r["hit"]) for r in per_file)
+        kept_rows = sum(int(r["n"]) - int(r["hit"]) for r in per_file)
+        new = df
+        if hit_rel:
+            files = [os.path.join(self.path(table), r) for r in hit_rel]
+            kept = self._scan(table, dt, files).join(keyset, on=key, how="left_anti")
+            new = kept.unionByName(df)
+        adds = self._write_files(table, dt, new)
+        removes = [self._remove(by_rel[r]) for r in hit_rel]
+        result = self._commit(table, dt, adds, removes, f"replace keys on {key}")
+        result.rows_deleted = removed_rows
+        result.rows_inserted = result.rows_written - kept_rows
+        return result
 
     def delete(self, table: str, where: str) -> WriteResult:
         dt = self._table(table)
@@ -398,15 +433,16 @@ class DeltaRsLake(Lake):
             .collect()
         )
         by_rel = {a["path"]: a for a in adds}
-        removes, partial, rows = [], [], 0
+        removes, partial, rows, kept_rows = [], [], 0, 0
         for r in per_file:
             rel = self._relative(table, r[_FILE_COL])
             removes.append(self._remove(by_rel[rel]))
             rows += int(r["hit"])
             if r["hit"] < r["n"]:
                 partial.append(os.path.join(self.path(table), rel))
+                kept_rows += int(r["n"]) - int(r["hit"])
         kept = self._scan(table, dt, partial).filter(~match) if partial else None
-        return _RewritePlan(removes, kept, rows, False)
+        return _RewritePlan(removes, kept, rows, False, kept_rows)
 
     def _partition_frame(
         self, adds: list[dict[str, Any]], parts: list[str], schema: T.StructType
@@ -428,18 +464,13 @@ class DeltaRsLake(Lake):
                 shutil.rmtree(p, ignore_errors=True)
 
 
+@dataclass
 class _RewritePlan:
-    def __init__(
-        self,
-        removes: list[RemoveAction],
-        kept: DataFrame | None,
-        rows_matched: int,
-        metadata_only: bool,
-    ) -> None:
-        self.removes = removes
-        self.kept = kept
-        self.rows_matched = rows_matched
-        self.metadata_only = metadata_only
+    removes: list[RemoveAction]
+    kept: DataFrame | None  # rows of partially matched files that stay
+    rows_matched: int
+    metadata_only: bool
+    kept_rows: int = 0
 
 
 def _partition_str(value: Any) -> str:

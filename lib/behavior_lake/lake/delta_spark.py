@@ -125,6 +125,26 @@ class DeltaSparkLake(Lake):
         builder.whenNotMatchedInsertAll().execute()
         return self._result(table)
 
+    def replace_keys(
+        self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
+    ) -> WriteResult:
+        # Two commits on this engine: MERGE ... WHEN MATCHED DELETE, then an append.
+        self.ensure(table)
+        df, _ = conform(df, self.schema(table), table, evolve)
+        keyset = keys.select(F.col(key)).distinct()
+        (
+            self._dt(table)
+            .alias("t")
+            .merge(keyset.alias("k"), f"t.`{key}` = k.`{key}`")
+            .whenMatchedDelete()
+            .execute()
+        )
+        deleted = self._result(table)
+        result = self._write(table, df, "append", evolve)
+        result.rows_deleted = deleted.rows_deleted
+        result.rows_inserted = result.rows_written
+        return result
+
     def delete(self, table: str, where: str) -> WriteResult:
         before = self.version(table)
         self._dt(table).delete(F.expr(where))
@@ -165,6 +185,7 @@ class DeltaSparkLake(Lake):
             files_added=metrics.get("numAddedFiles", metrics.get("numFiles", 0)),
             files_removed=metrics.get("numRemovedFiles", 0),
             rows_deleted=metrics.get("numDeletedRows", 0),
+            rows_inserted=metrics.get("numOutputRows"),
             extra={"operation": last["operation"]},
         )
 

@@ -1,0 +1,1 @@
+"""Silver: typed, deduplicated, consented, pseudonymized, identity-stitched events."""
