@@ -133,7 +133,7 @@ class FaultRates:
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    users: int = 2000
+    users: int = 800
     days: int = 28
     start_date: str = "2026-01-05"
     seed: int = 42

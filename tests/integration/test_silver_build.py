@@ -191,3 +191,9 @@ def test_day_by_day_equals_all_at_once(spark: SparkSession, tmp_path: Path) -> N
     _compare(lake_all, lake_inc, "silver.sessions")
     _compare(lake_all, lake_inc, "silver.rejects", ("ingest_batch_id",))
     _compare(lake_all, lake_inc, "silver.identity_map")
+
+    # A full rebuild of the incremental lake changes nothing either.
+    st = build_silver(lake_inc, s_inc, TAX, "inc-full", full=True)
+    assert st.bronze_rows == lake_inc.read("bronze.events").count()
+    _compare(lake_all, lake_inc, "silver.events", ("ingest_batch_id",))
+    _compare(lake_all, lake_inc, "silver.sessions")

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import Row
+from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
@@ -125,12 +127,19 @@ def build_silver(
     scope = resolved.join(affected, on="person_id", how="left_semi").unionByName(
         new_rows.filter(F.col("person_id").isNull())
     )
-    conformed = (
-        scope.transform(lambda d: with_typed_fields(d, taxonomy, s.kept_context_fields)).transform(
-            lambda d: with_status(d, taxonomy, s)
-        )
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = {r["_status"]: int(r["count"]) for r in conformed.groupBy("_status").count().collect()}
+    # The conform projection is very wide (one typed field per taxonomy property):
+    # Janino can spend minutes on its generated code and then give up. Interpreted
+    # evaluation of this one step is faster end to end; later steps read the cache.
+    # (persist() plans the cached query, so the setting must hold from here.)
+    with _spark_conf(spark, "spark.sql.codegen.wholeStage", "false"):
+        conformed = (
+            scope.transform(lambda d: with_typed_fields(d, taxonomy, s.kept_context_fields))
+            .transform(lambda d: with_status(d, taxonomy, s))
+            .drop("_v")
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {
+            r["_status"]: int(r["count"]) for r in conformed.groupBy("_status").count().collect()
+        }
     stats.bronze_rows = sum(counts.values())
     stats.duplicate_rows = counts.get("duplicate", 0)
     stats.consent_dropped_rows = counts.get("consent_dropped", 0)
@@ -156,27 +165,34 @@ def build_silver(
     rejects = conformed.filter(F.col("_status") == "reject").select(*REJECTS.schema.fieldNames())
 
     log.info("step 4/4 write")
-    stats.silver_rows = _inserted(
-        lake.replace_keys(events_spec.name, events_out, "person_id", affected)
-    )
-    stats.sessions = _inserted(
-        lake.replace_keys(SESSIONS.name, sessions_out, "person_id", affected)
-    )
-    stats.reject_rows = _inserted(
-        lake.replace_keys(
-            REJECTS.name, rejects.filter(F.col("person_id").isNotNull()), "person_id", affected
+    if full:
+        # Everything was recomputed: replace whole tables, so persons no longer in
+        # bronze (retention, erasure) disappear from silver too.
+        stats.silver_rows = _inserted(lake.overwrite(events_spec.name, events_out))
+        stats.sessions = _inserted(lake.overwrite(SESSIONS.name, sessions_out))
+        stats.reject_rows = _inserted(lake.overwrite(REJECTS.name, rejects))
+    else:
+        stats.silver_rows = _inserted(
+            lake.replace_keys(events_spec.name, events_out, "person_id", affected)
         )
-    )
-    orphan_where = (
-        "`person_id` IS NULL AND `ingest_batch_id` IN ("
-        + ", ".join(f"'{b}'" for b in new_batches)
-        + ")"
-    )
-    stats.reject_rows += _inserted(
-        lake.overwrite(
-            REJECTS.name, rejects.filter(F.col("person_id").isNull()), where=orphan_where
+        stats.sessions = _inserted(
+            lake.replace_keys(SESSIONS.name, sessions_out, "person_id", affected)
         )
-    )
+        stats.reject_rows = _inserted(
+            lake.replace_keys(
+                REJECTS.name, rejects.filter(F.col("person_id").isNotNull()), "person_id", affected
+            )
+        )
+        orphan_where = (
+            "`person_id` IS NULL AND `ingest_batch_id` IN ("
+            + ", ".join(f"'{b}'" for b in new_batches)
+            + ")"
+        )
+        stats.reject_rows += _inserted(
+            lake.overwrite(
+                REJECTS.name, rejects.filter(F.col("person_id").isNull()), where=orphan_where
+            )
+        )
     lake.overwrite(IDENTITY_MAP.name, new_map)
     _check_counts(stats, counts)
     now = datetime.now(UTC)
@@ -202,6 +218,19 @@ def build_silver(
         stats.sessions,
     )
     return stats
+
+
+@contextmanager
+def _spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    old = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if old is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, old)
 
 
 def _inserted(result: WriteResult) -> int:
