@@ -21,6 +21,7 @@ from behavior_lake.contracts.taxonomy import load_taxonomy
 from behavior_lake.generator.generate import generate
 from behavior_lake.lake import Lake, make_lake
 from behavior_lake.silver.build import build_silver
+from behavior_lake.silver.conform import SILVER_REASONS
 from tests.conftest import CONF
 from tests.integration.test_bronze_ingest import make_settings
 
@@ -62,6 +63,7 @@ def test_counts_add_up_and_rerun_is_noop(built) -> None:
     assert lake.read("silver.events").count() == st.silver_rows
     assert lake.read("silver.rejects").count() == st.reject_rows
     assert st.duplicate_rows > 0 and st.consent_dropped_rows > 0 and st.reject_rows > 0
+    assert st.reasons and set(st.reasons) <= set(SILVER_REASONS)
     assert lake.read("silver.events").groupBy("message_id").count().filter("count > 1").count() == 0
     v = lake.version("silver.events")
     again = build_silver(lake, s, TAX, "r-again")

@@ -149,8 +149,8 @@ class DeltaSparkLake(Lake):
         before = self.version(table)
         self._dt(table).delete(F.expr(where))
         result = self._result(table)
-        if result.version == before:
-            return result
+        if result.version == before:  # nothing matched: no commit, nothing deleted
+            result.rows_deleted = 0
         return result
 
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
