@@ -39,9 +39,10 @@ test-delta-spark: check-java $(STAMP) ## Run the Lake contract on delta-spark (f
 generate: check-java $(STAMP) ## Write the demo landing set (jobs/generate_events.py)
 	$(PY) jobs/generate_events.py --env $(ENV)
 
-pipeline: check-java $(STAMP) ## Run the pipeline over landing/ (bronze ingest, silver so far)
+pipeline: check-java $(STAMP) ## Run the pipeline over landing/ (bronze, silver, gold KPIs so far)
 	$(PY) jobs/bronze_ingest.py --env $(ENV)
 	$(PY) jobs/silver_events.py --env $(ENV)
+	$(PY) jobs/gold_kpis.py --env $(ENV)
 
 run: generate pipeline ## Generate demo data and run the pipeline locally
 	@echo; echo "Done. Tables are under ./lakehouse/<layer>/<table>; run log: ops.job_runs."

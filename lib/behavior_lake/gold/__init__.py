@@ -1,0 +1,1 @@
+"""Gold: features, KPIs, cohorts, funnels, paths (built from silver)."""
