@@ -11,24 +11,9 @@ from behavior_lake.bronze.parse import V
 from behavior_lake.contracts.taxonomy import Taxonomy
 
 
-def taxonomy_type(variant_type: Column) -> Column:
-    """Spark's name for a JSON value's type -> the taxonomy's type name (null for JSON null)."""
-    t = variant_type
-    return (
-        F.when(t == "STRING", "string")
-        .when(t.isin("BIGINT", "INT", "SMALLINT", "TINYINT"), "integer")
-        .when(t.startswith("DECIMAL") & t.endswith(",0)"), "integer")
-        .when(t.startswith("DECIMAL") | t.isin("DOUBLE", "FLOAT"), "number")
-        .when(t == "BOOLEAN", "boolean")
-        .when(t.startswith("OBJECT"), "object")
-        .when(t.startswith("ARRAY"), "array")
-        .when(t == "VOID", F.lit(None))
-        .otherwise(F.lower(t))
-    )
-
-
 def taxonomy_type_sql(variant_type_sql: str) -> str:
-    """SQL twin of `taxonomy_type` (for expressions built as text)."""
+    """Spark's name for a JSON value's type (SQL expression) -> the taxonomy's type name
+    (null for JSON null). Built as SQL text so wide projections cost one JVM call."""
     t = variant_type_sql
     return (
         f"CASE WHEN {t} = 'STRING' THEN 'string' "
@@ -44,12 +29,6 @@ def taxonomy_type_sql(variant_type_sql: str) -> str:
 def compatible_sql(expected: str, observed_sql: str) -> str:
     accepted = "'number', 'integer'" if expected == "number" else f"'{expected}'"
     return f"({observed_sql} IS NULL OR {observed_sql} IN ({accepted}))"
-
-
-def compatible_with(expected: str, observed: Column) -> Column:
-    """`observed` (taxonomy type name) fits the declared `expected` type (null always fits)."""
-    accepted = ["number", "integer"] if expected == "number" else [expected]
-    return observed.isNull() | observed.isin(*accepted)
 
 
 def compatible(expected: Column, observed: Column) -> Column:
@@ -90,7 +69,9 @@ def detect_drift(events: DataFrame, taxonomy: Taxonomy) -> DataFrame:
     observed = spark.sql(
         f"SELECT event_type, event, e.key AS property, schema_of_variant(e.value) AS vt "
         f"FROM {view}, LATERAL variant_explode(p) AS e"
-    ).select("event_type", "event", "property", taxonomy_type(F.col("vt")).alias("observed_type"))
+    ).select(
+        "event_type", "event", "property", F.expr(taxonomy_type_sql("vt")).alias("observed_type")
+    )
     spark.catalog.dropTempView(view)  # the plan above is already resolved
     per_key = observed.groupBy("event_type", "event", "property", "observed_type").agg(
         F.count(F.lit(1)).alias("count")

@@ -137,16 +137,15 @@ def build_silver(
             .transform(lambda d: with_status(d, taxonomy, s))
             .drop("_v")
         ).persist(StorageLevel.MEMORY_AND_DISK)
-        counts = {
-            r["_status"]: int(r["count"]) for r in conformed.groupBy("_status").count().collect()
-        }
+        # One pass gives both the outcome counts and the reject reasons (small result).
+        by_outcome = conformed.groupBy("_status", "reason").count().collect()
+    counts: dict[str, int] = {}
+    for r in by_outcome:
+        counts[r["_status"]] = counts.get(r["_status"], 0) + int(r["count"])
+    stats.reasons = {r["reason"]: int(r["count"]) for r in by_outcome if r["_status"] == "reject"}
     stats.bronze_rows = sum(counts.values())
     stats.duplicate_rows = counts.get("duplicate", 0)
     stats.consent_dropped_rows = counts.get("consent_dropped", 0)
-    stats.reasons = {
-        r["reason"]: int(r["count"])
-        for r in conformed.filter(F.col("_status") == "reject").groupBy("reason").count().collect()
-    }
     log.info(
         "conformed %d bronze row(s): %s; rejects by reason: %s",
         stats.bronze_rows,
