@@ -145,6 +145,56 @@ class GeneratorSettings:
 
 
 @dataclass(frozen=True)
+class FeatureSettings:
+    windows_days: list[int] = field(default_factory=lambda: [7, 30, 90])
+    # trend ratio: the last `trend_recent_days` against the `trend_base_days` before them
+    trend_recent_days: int = 7
+    trend_base_days: int = 21
+    engagement_half_life_days: float = 14.0
+    # weekly series; also the distance to the "previous snapshot" of the lag features
+    snapshot_interval_days: int = 7
+    platforms: list[str] = field(default_factory=lambda: ["web", "ios", "android"])
+    recency_cap_days: float = 365.0
+    path_vocabulary_size: int = 20
+    path_ngram_sizes: list[int] = field(default_factory=lambda: [2, 3])
+    path_training_days: int = 28
+    path_min_person_share: float = 0.02
+    path_max_person_share: float = 0.95
+    drift_psi_threshold: float = 0.2
+    drift_null_rate_threshold: float = 0.1
+    drift_bins: int = 10
+    owner: str = "behavior-lake data team"
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    steps: list[str]
+    window_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class CohortSettings:
+    weeks: int = 12
+    # extra cohorts: name -> event_name whose first occurrence defines the cohort week
+    triggers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    top_n: int = 50
+    max_steps: int = 5
+    collapse_repeats: bool = True
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    cohorts: CohortSettings = field(default_factory=CohortSettings)
+    funnels: dict[str, FunnelSettings] = field(default_factory=dict)
+    paths: PathSettings = field(default_factory=PathSettings)
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     lake: LakeSettings
@@ -155,6 +205,7 @@ class Settings:
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
     conf_dir: str = "conf"
 
 
