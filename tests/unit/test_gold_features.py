@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from chispa import assert_df_equality
@@ -49,11 +51,13 @@ def ts(days_before: float, hour: int = 12) -> datetime:
     return datetime(2026, 3, 1, hour) - timedelta(days=days_before)
 
 
-def ev(pid: str, sid: str, t: datetime, name: str, platform: str = "web", rev=None, n=[0]):
-    n[0] += 1
+MSG = itertools.count(1)
+
+
+def ev(pid: str, sid: str, t: datetime, name: str, platform: str = "web", rev=None):
     return (
-        f"m{n[0]:04d}", pid, sid, t, t.date(), name, CATEGORY[name], platform,
-        None if rev is None else __import__("decimal").Decimal(str(rev)),
+        f"m{next(MSG):04d}", pid, sid, t, t.date(), name, CATEGORY[name], platform,
+        None if rev is None else Decimal(str(rev)),
     )  # fmt: skip
 
 
@@ -72,7 +76,10 @@ def scenario() -> list[tuple]:
     e = []
     # person a: a long history, two sessions in the last week, one order 3 days ago
     e += [ev("a", "a1", ts(60), "product_viewed")]
-    e += [ev("a", "a2", ts(20), "product_viewed", "ios"), ev("a", "a2", ts(20, 13), "product_added", "ios")]
+    e += [
+        ev("a", "a2", ts(20), "product_viewed", "ios"),
+        ev("a", "a2", ts(20, 13), "product_added", "ios"),
+    ]
     e += [
         ev("a", "a3", ts(3), "product_viewed"),
         ev("a", "a3", ts(3, 13), "product_added"),
@@ -147,7 +154,8 @@ def test_future_events_never_leak(spark: SparkSession) -> None:
     """Events at or after as_of_date 00:00, and sessions or n-grams ending after it,
     change nothing in that snapshot."""
     base = build(spark, scenario()).drop("computed_at")
-    late = scenario() + [
+    late = [
+        *scenario(),
         ev("a", "a4", datetime(2026, 3, 1, 0, 0), "product_added"),  # extends session a4
         ev("a", "a5", datetime(2026, 3, 1, 9), "order_completed", rev=99),
         ev("c", "c1", datetime(2026, 3, 2, 9), "product_viewed"),  # a new person, later

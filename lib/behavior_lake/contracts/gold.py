@@ -30,4 +30,126 @@ DAILY_KPIS = TableSpec(
     ),
 )
 
-register(DAILY_KPIS)
+RETENTION_COHORTS = TableSpec(
+    name="gold.retention_cohorts",
+    grain="one row per cohort type, cohort week and week number (0..weeks)",
+    schema=T.StructType(
+        [
+            T.StructField("cohort_type", T.StringType(), False),
+            T.StructField("cohort_week", T.DateType(), False),  # Monday
+            T.StructField("week_number", T.IntegerType(), False),
+            T.StructField("cohort_size", T.LongType(), False),
+            T.StructField("retained", T.LongType(), False),
+            T.StructField("retention_rate", T.DoubleType(), False),
+            T.StructField("is_complete", T.BooleanType(), False),  # the week is fully observed
+        ]
+    ),
+)
+
+FUNNELS = TableSpec(
+    name="gold.funnels",
+    grain="one row per funnel, entry day and step",
+    partition_by=("funnel_date",),
+    schema=T.StructType(
+        [
+            T.StructField("funnel_name", T.StringType(), False),
+            T.StructField("funnel_date", T.DateType(), False),
+            T.StructField("step_index", T.IntegerType(), False),
+            T.StructField("step_name", T.StringType(), False),
+            T.StructField("entrants", T.LongType(), False),
+            T.StructField("persons", T.LongType(), False),  # reached this step
+            T.StructField("step_conversion", T.DoubleType(), True),  # / previous step
+            T.StructField("overall_conversion", T.DoubleType(), True),  # / entrants
+            T.StructField("median_seconds_from_entry", T.DoubleType(), True),
+            T.StructField("window_hours", T.DoubleType(), False),
+            T.StructField("is_complete", T.BooleanType(), False),  # every window has closed
+        ]
+    ),
+)
+
+PATHS = TableSpec(
+    name="gold.paths",
+    grain=(
+        "kind='transition': one row per (from_event, to_event) pair; "
+        "kind='top_path': one row per frequent session path (top N)"
+    ),
+    schema=T.StructType(
+        [
+            T.StructField("kind", T.StringType(), False),
+            T.StructField("from_event", T.StringType(), True),
+            T.StructField("to_event", T.StringType(), True),
+            T.StructField("path", T.StringType(), True),
+            T.StructField("steps", T.IntegerType(), True),
+            T.StructField("count", T.LongType(), False),
+            T.StructField("probability", T.DoubleType(), False),
+            T.StructField("rank", T.IntegerType(), False),
+            T.StructField("first_date", T.DateType(), True),
+            T.StructField("last_date", T.DateType(), True),
+        ]
+    ),
+)
+
+VOCABULARY_SCHEMA = T.StructType(
+    [
+        T.StructField("slot", T.IntegerType(), False),
+        T.StructField("ngram", T.StringType(), False),
+        T.StructField("n", T.IntegerType(), False),
+        T.StructField("person_share", T.DoubleType(), False),
+        T.StructField("occurrences", T.LongType(), False),
+        T.StructField("score", T.DoubleType(), False),
+        T.StructField("learned_from", T.DateType(), False),
+        T.StructField("learned_until", T.DateType(), False),  # exclusive
+        T.StructField("learned_at", T.TimestampType(), False),
+    ]
+)
+PATH_VOCABULARY = TableSpec(
+    name="gold.path_vocabulary",
+    grain="one row per click-path feature slot (the n-gram it counts)",
+    schema=VOCABULARY_SCHEMA,
+)
+
+CATALOG = TableSpec(
+    name="gold.feature_catalog",
+    grain="one row per feature of gold.user_features",
+    schema=T.StructType(
+        [
+            T.StructField("feature", T.StringType(), False),
+            T.StructField("position", T.IntegerType(), False),
+            T.StructField("family", T.StringType(), False),
+            T.StructField("definition", T.StringType(), False),
+            T.StructField("source_tables", T.ArrayType(T.StringType()), False),
+            T.StructField("window_days", T.IntegerType(), True),
+            T.StructField("unit", T.StringType(), False),
+            T.StructField("data_type", T.StringType(), False),
+            T.StructField("imputation", T.StringType(), False),
+            T.StructField("impute_value", T.DoubleType(), True),
+            T.StructField("point_in_time_rule", T.StringType(), False),
+            T.StructField("owner", T.StringType(), False),
+            T.StructField("updated_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+DRIFT = TableSpec(
+    name="ops.feature_drift",
+    grain="one row per feature and snapshot compared with the previous snapshot",
+    partition_by=("as_of_date",),
+    schema=T.StructType(
+        [
+            T.StructField("feature", T.StringType(), False),
+            T.StructField("as_of_date", T.DateType(), False),
+            T.StructField("reference_as_of_date", T.DateType(), False),
+            T.StructField("psi", T.DoubleType(), True),
+            T.StructField("null_rate", T.DoubleType(), False),
+            T.StructField("reference_null_rate", T.DoubleType(), False),
+            T.StructField("rows", T.LongType(), False),
+            T.StructField("reference_rows", T.LongType(), False),
+            T.StructField("psi_threshold", T.DoubleType(), False),
+            T.StructField("is_flagged", T.BooleanType(), False),
+            T.StructField("flag_reason", T.StringType(), True),
+            T.StructField("computed_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+register(DAILY_KPIS, RETENTION_COHORTS, FUNNELS, PATHS, PATH_VOCABULARY, CATALOG, DRIFT)

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.config import FeatureSettings
+from behavior_lake.contracts.gold import CATALOG, DRIFT, VOCABULARY_SCHEMA
 from behavior_lake.lake.base import TableSpec
 
 log = logging.getLogger(__name__)
@@ -494,26 +495,6 @@ def learn_vocabulary(ngrams: DataFrame, start: date, end: date, cfg: FeatureSett
     )
 
 
-VOCABULARY_SCHEMA = T.StructType(
-    [
-        T.StructField("slot", T.IntegerType(), False),
-        T.StructField("ngram", T.StringType(), False),
-        T.StructField("n", T.IntegerType(), False),
-        T.StructField("person_share", T.DoubleType(), False),
-        T.StructField("occurrences", T.LongType(), False),
-        T.StructField("score", T.DoubleType(), False),
-        T.StructField("learned_from", T.DateType(), False),
-        T.StructField("learned_until", T.DateType(), False),  # exclusive
-        T.StructField("learned_at", T.TimestampType(), False),
-    ]
-)
-PATH_VOCABULARY = TableSpec(
-    name="gold.path_vocabulary",
-    grain="one row per click-path feature slot (the n-gram it counts)",
-    schema=VOCABULARY_SCHEMA,
-)
-
-
 # ----------------------------------------------------------------------------- build
 
 
@@ -591,27 +572,6 @@ def impute(features: DataFrame, defs: Sequence[FeatureDef]) -> DataFrame:
 
 # ----------------------------------------------------------------------------- catalog
 
-CATALOG = TableSpec(
-    name="gold.feature_catalog",
-    grain="one row per feature of gold.user_features",
-    schema=T.StructType(
-        [
-            T.StructField("feature", T.StringType(), False),
-            T.StructField("position", T.IntegerType(), False),
-            T.StructField("family", T.StringType(), False),
-            T.StructField("definition", T.StringType(), False),
-            T.StructField("source_tables", T.ArrayType(T.StringType()), False),
-            T.StructField("window_days", T.IntegerType(), True),
-            T.StructField("unit", T.StringType(), False),
-            T.StructField("data_type", T.StringType(), False),
-            T.StructField("imputation", T.StringType(), False),
-            T.StructField("impute_value", T.DoubleType(), True),
-            T.StructField("point_in_time_rule", T.StringType(), False),
-            T.StructField("owner", T.StringType(), False),
-            T.StructField("updated_at", T.TimestampType(), False),
-        ]
-    ),
-)
 PIT_RULES = {
     "days": "events with event_date < as_of_date",
     "sessions": "sessions whose session_end_ts < as_of_date",
@@ -644,27 +604,6 @@ def catalog_rows(spark: SparkSession, defs: Sequence[FeatureDef], owner: str) ->
 
 # ----------------------------------------------------------------------------- drift
 
-DRIFT = TableSpec(
-    name="ops.feature_drift",
-    grain="one row per feature and snapshot compared with the previous snapshot",
-    partition_by=("as_of_date",),
-    schema=T.StructType(
-        [
-            T.StructField("feature", T.StringType(), False),
-            T.StructField("as_of_date", T.DateType(), False),
-            T.StructField("reference_as_of_date", T.DateType(), False),
-            T.StructField("psi", T.DoubleType(), True),
-            T.StructField("null_rate", T.DoubleType(), False),
-            T.StructField("reference_null_rate", T.DoubleType(), False),
-            T.StructField("rows", T.LongType(), False),
-            T.StructField("reference_rows", T.LongType(), False),
-            T.StructField("psi_threshold", T.DoubleType(), False),
-            T.StructField("is_flagged", T.BooleanType(), False),
-            T.StructField("flag_reason", T.StringType(), True),
-            T.StructField("computed_at", T.TimestampType(), False),
-        ]
-    ),
-)
 PSI_EPS = 1e-4
 
 
