@@ -1,9 +1,10 @@
-"""Build gold.daily_kpis (one row per day and platform) from silver.
+"""Build the gold reporting tables: daily_kpis, retention_cohorts, funnels, paths.
 
     python jobs/gold_kpis.py [--env local] [--conf key=value ...]
 
-Recomputed whole on every run (one row per day and platform: small), so reruns are
-idempotent and late silver corrections are picked up.
+All four are recomputed whole from silver on every run (their size depends on days,
+funnel steps and distinct paths, not on events), so reruns are idempotent and late
+silver corrections are picked up. Funnels and cohort triggers come from conf gold.*.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from behavior_lake.contracts.gold import DAILY_KPIS
-from behavior_lake.gold.kpis import daily_kpis
+from behavior_lake.contracts.taxonomy import load_taxonomy
+from behavior_lake.gold.build import build_reports
 from behavior_lake.runtime import JobContext, base_parser, main
 
 JOB = "gold_kpis"
 
 
 def run(ctx: JobContext, args) -> None:
-    lake = ctx.lake
-    kpis = daily_kpis(lake.read("silver.events"), lake.read("silver.sessions"))
-    res = lake.overwrite(DAILY_KPIS.name, kpis.select(*DAILY_KPIS.schema.fieldNames()))
-    ctx.record.rows_out = res.rows_written
-    ctx.count(kpi_rows=res.rows_written)
+    taxonomy = load_taxonomy(ctx.settings.conf_dir)
+    st = build_reports(ctx.lake, ctx.settings, taxonomy)
+    ctx.record.rows_out = sum(st.rows.values())
+    ctx.count(**{name.split(".")[1] + "_rows": n for name, n in st.rows.items()})
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -477,7 +477,9 @@ def learn_vocabulary(ngrams: DataFrame, start: date, end: date, cfg: FeatureSett
         .withColumn(
             "slot",
             F.row_number().over(
-                Window.orderBy(F.desc("score"), F.desc("occurrences"), F.asc("ngram"))
+                Window.partitionBy(F.lit(1)).orderBy(
+                    F.desc("score"), F.desc("occurrences"), F.asc("ngram")
+                )
             ),
         )
         .filter(F.col("slot") <= cfg.path_vocabulary_size)
