@@ -12,25 +12,16 @@ as_of_date. Reruns replace the snapshots they build (idempotent); other snapshot
 
 from __future__ import annotations
 
-import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from behavior_lake.contracts.taxonomy import load_taxonomy
 from behavior_lake.gold.build import build_features, resolve_as_of
-from behavior_lake.runtime import JobContext, base_parser, main
+from behavior_lake.runtime import JobContext, base_parser, iso_date, main
 
 JOB = "gold_features"
-
-
-def iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
 def run(ctx: JobContext, args) -> None:

@@ -195,6 +195,101 @@ class GoldSettings:
 
 
 @dataclass(frozen=True)
+class MlflowSettings:
+    # local: a sqlite store and an artifact folder under mlruns/ (relative to the cwd)
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: str = "mlruns/artifacts"
+    registry_uri: str | None = None  # default: the tracking URI
+    segments_experiment: str = "behavior-segments"
+    churn_experiment: str = "behavior-churn"
+
+
+@dataclass(frozen=True)
+class SegmentGate:
+    min_silhouette: float = 0.15
+    min_stability_ari: float = 0.5
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    model_name: str = "behavior_segments"
+    algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"] = "kmeans"
+    k_min: int = 3
+    k_max: int = 8
+    min_segment_share: float = 0.02
+    max_iter: int = 30
+    seed: int = 42
+    features: list[str] = field(
+        default_factory=lambda: [
+            "events_30d",
+            "sessions_30d",
+            "active_days_30d",
+            "orders_30d",
+            "revenue_30d",
+            "recency_days_event",
+            "tenure_days",
+            "avg_session_duration_s_30d",
+            "bounce_rate_30d",
+            "engagement_score",
+            "events_trend_7_21",
+            "product_events_30d",
+            "cart_events_30d",
+            "checkout_events_30d",
+        ]
+    )
+    # heavy-tailed counts: log1p before scaling
+    log_features: list[str] = field(
+        default_factory=lambda: [
+            "events_30d",
+            "sessions_30d",
+            "orders_30d",
+            "revenue_30d",
+            "engagement_score",
+            "product_events_30d",
+            "cart_events_30d",
+            "checkout_events_30d",
+            "avg_session_duration_s_30d",
+        ]
+    )
+    bootstrap_rounds: int = 3
+    bootstrap_fraction: float = 0.8
+    gate: SegmentGate = field(default_factory=SegmentGate)
+    # derived segment name -> the name to publish instead
+    names: dict[str, str] = field(default_factory=dict)
+    drift_psi_threshold: float = 0.2
+
+
+@dataclass(frozen=True)
+class ChurnGate:
+    min_roc_auc: float = 0.6
+    min_pr_auc_lift: float = 1.2  # holdout PR AUC / base rate
+    promote_pr_auc_margin: float = 0.01  # challenger must beat champion's PR AUC by this
+
+
+@dataclass(frozen=True)
+class ChurnSettings:
+    model_name: str = "churn_model"
+    horizon_days: int = 30
+    lookback_days: int = 30  # eligible = active in the look-back window before the cutoff
+    max_cutoffs: int = 12
+    class_weight: Literal["balanced", "explicit", "none"] = "balanced"
+    positive_weight: float = 1.0  # class_weight: explicit
+    capacity_share: float = 0.1  # intervention capacity: top share of eligible persons ...
+    capacity_persons: int = 0  # ... or a fixed number when > 0
+    features: list[str] = field(default_factory=list)  # empty: every numeric feature
+    exclude_features: list[str] = field(default_factory=list)
+    lr_reg_param: float = 0.01
+    gbt_max_iter: int = 30
+    gbt_max_depth: int = 4
+    calibrate: bool = True  # isotonic, kept only when it lowers the Brier score
+    survival: bool = True
+    seed: int = 42
+    gate: ChurnGate = field(default_factory=ChurnGate)
+    shadow: bool = True  # also score the challenger and compare
+    monitoring_min_pr_auc_lift: float = 1.2  # realized PR AUC / base rate below -> retrain
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     lake: LakeSettings
@@ -206,6 +301,9 @@ class Settings:
     silver: SilverSettings = field(default_factory=SilverSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
+    mlflow: MlflowSettings = field(default_factory=MlflowSettings)
+    segments: SegmentSettings = field(default_factory=SegmentSettings)
+    churn: ChurnSettings = field(default_factory=ChurnSettings)
     conf_dir: str = "conf"
 
 

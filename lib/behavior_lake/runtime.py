@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pyspark.sql import SparkSession
 
@@ -21,6 +21,14 @@ from behavior_lake.ops.job_runs import RunRecord, record_run
 from behavior_lake.spark import JavaMissingError, build_session
 
 log = logging.getLogger(__name__)
+
+
+def iso_date(value: str) -> date:
+    """argparse type for YYYY-MM-DD dates."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
 def base_parser(job: str, description: str) -> argparse.ArgumentParser:
@@ -118,7 +126,7 @@ def main(
     except JavaMissingError as exc:
         print(f"{job}: {exc}", file=sys.stderr)
         return 3
-    except (LakeError, ValueError) as exc:
+    except (LakeError, ValueError, LookupError) as exc:
         log.error("%s failed: %s", job, exc)
         print(f"{job}: failed: {exc}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
@@ -12,12 +13,22 @@ from behavior_lake.bronze.ingest import ingest
 from behavior_lake.config import Settings
 from behavior_lake.contracts.taxonomy import Taxonomy, load_taxonomy
 from behavior_lake.generator.generate import generate
+from behavior_lake.gold.build import build_features, resolve_as_of
 from behavior_lake.lake import Lake, make_lake
 from behavior_lake.silver.build import build_silver
 from tests.conftest import CONF, lake_test_settings
 
 DEMO_USERS = 160
 DEMO_DAYS = 42
+
+
+# Small, fast model settings for tests (the production defaults live in conf/base/ml.yml)
+FAST_ML = [
+    "segments.k_min=3",
+    "segments.k_max=5",
+    "segments.bootstrap_rounds=1",
+    "segments.max_iter=15",
+]
 
 
 @dataclass
@@ -27,6 +38,27 @@ class Demo:
     taxonomy: Taxonomy
     first_day: date
     last_day: date  # last generated day
+    as_of_dates: list[date]
+    tmp: Path
+
+    def overrides(self) -> list[str]:
+        """--conf values that point a job at this lake and MLflow store."""
+        s = self.settings
+        return [
+            f"lake.root={s.lake.root}",
+            f"landing.root={s.landing.root}",
+            f"landing.truth_root={s.landing.truth_root}",
+            f"mlflow.tracking_uri={s.mlflow.tracking_uri}",
+            f"mlflow.artifact_root={s.mlflow.artifact_root}",
+            "spark.master=local[2]",
+            *FAST_ML,
+        ]
+
+    def job_args(self, *extra: str) -> list[str]:
+        out: list[str] = []
+        for o in self.overrides():
+            out += ["--conf", o]
+        return [*out, *extra]
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +68,12 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
     tmp = tmp_path_factory.mktemp("demo")
     s = lake_test_settings(
-        tmp / "lakehouse", f"landing.root={tmp / 'landing'}", f"landing.truth_root={tmp / 'truth'}"
+        tmp / "lakehouse",
+        f"landing.root={tmp / 'landing'}",
+        f"landing.truth_root={tmp / 'truth'}",
+        f"mlflow.tracking_uri=sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
+        f"mlflow.artifact_root={tmp / 'mlruns' / 'artifacts'}",
+        *FAST_ML,
     )
     s = replace(s, generator=replace(s.generator, users=DEMO_USERS, days=DEMO_DAYS, partitions=2))
     generate(spark, s.generator, s.landing.root, s.landing.truth_root)
@@ -45,4 +82,8 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Demo:
     ingest(lake, s, tax, "demo-bronze")
     build_silver(lake, s, tax, "demo-silver")
     first = date.fromisoformat(s.generator.start_date)
-    return Demo(s, lake, tax, first, first + timedelta(days=DEMO_DAYS - 1))
+    last = first + timedelta(days=DEMO_DAYS - 1)
+    # weekly gold feature snapshots from day 14 to "now" (the day after the last day)
+    dates = resolve_as_of(lake, s, start=first + timedelta(days=14), end=last + timedelta(days=1))
+    build_features(lake, s, tax, dates)
+    return Demo(s, lake, tax, first, last, dates, tmp)

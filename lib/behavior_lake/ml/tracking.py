@@ -1,0 +1,109 @@
+"""MLflow set-up from config, model logging/loading and registry aliases."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from behavior_lake.config import MlflowSettings
+
+log = logging.getLogger(__name__)
+
+# Written into every logged model so MLflow never has to infer the environment
+# (inference imports the whole stack and is slow).
+PIP_REQUIREMENTS = ["pyspark==4.2.0", "mlflow==3.17.2"]
+
+
+class ModelNotFoundError(LookupError):
+    """No registered model version carries the requested alias."""
+
+
+def _local_path(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///"))
+    if "://" not in uri:
+        return Path(uri)
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    return None
+
+
+def configure(cfg: MlflowSettings, experiment: str) -> str:
+    """Point MLflow at the configured store and experiment; returns the experiment id."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    db = _local_path(cfg.tracking_uri)
+    if db is not None and cfg.tracking_uri.startswith("sqlite:"):
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_registry_uri(cfg.registry_uri or cfg.tracking_uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        art = _local_path(cfg.artifact_root)
+        location = (
+            Path(art).resolve().joinpath(experiment).as_uri()
+            if art is not None
+            else f"{cfg.artifact_root.rstrip('/')}/{experiment}"
+        )
+        exp_id = mlflow.create_experiment(experiment, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def log_spark_model(model: Any, registered_name: str) -> Any:
+    """Log a fitted PipelineModel under `model` and register a new version; returns it."""
+    import mlflow
+    import mlflow.spark
+
+    info = mlflow.spark.log_model(
+        model,
+        artifact_path="model",
+        registered_model_name=registered_name,
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+    client = mlflow.MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    versions = client.search_model_versions(f"name = '{registered_name}' and run_id = '{run_id}'")
+    if not versions:  # pragma: no cover - registration is synchronous on local stores
+        raise RuntimeError(f"model {registered_name} from run {run_id} was not registered")
+    del info
+    return max(versions, key=lambda v: int(v.version))
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    import mlflow
+
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def version_by_alias(name: str, alias: str) -> Any:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise ModelNotFoundError(
+            f"no version of registered model {name!r} has the alias {alias!r} "
+            f"(train one first; the registry is at {mlflow.get_registry_uri()})"
+        ) from exc
+
+
+def load_spark_model(name: str, version: str | int) -> Any:
+    import mlflow.spark
+
+    return mlflow.spark.load_model(f"models:/{name}/{version}")
+
+
+def download_json(run_id: str, path: str) -> Any:
+    import json
+
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+    return json.loads(Path(local).read_text())
