@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 ENV ?= local
 SIZES ?= 1000000,5000000
 PYTEST_ARGS ?=
+PIPELINE_ARGS ?=
 
-.PHONY: help install test test-delta-spark run generate pipeline lint format bench wheel clean check-java mlflow-ui
+.PHONY: help install test test-delta-spark run generate pipeline lint format bench wheel clean check-java mlflow-ui databricks-bundle
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -39,13 +40,22 @@ test-delta-spark: check-java $(STAMP) ## Run the Lake contract on delta-spark (f
 generate: check-java $(STAMP) ## Write the demo landing set (jobs/generate_events.py)
 	$(PY) jobs/generate_events.py --env $(ENV)
 
-pipeline: check-java $(STAMP) ## Run the pipeline over landing/ (bronze, silver, gold KPIs so far)
-	$(PY) jobs/bronze_ingest.py --env $(ENV)
-	$(PY) jobs/silver_events.py --env $(ENV)
-	$(PY) jobs/gold_kpis.py --env $(ENV)
+pipeline: check-java $(STAMP) ## Run the pipeline DAG (conf/base/pipeline.yml) over landing/
+	$(PY) jobs/run_pipeline.py --env $(ENV) $(PIPELINE_ARGS)
 
-run: generate pipeline ## Generate demo data and run the pipeline locally
-	@echo; echo "Done. Tables are under ./lakehouse/<layer>/<table>; run log: ops.job_runs."
+run: generate pipeline ## Generate demo data and run the whole pipeline locally
+	@echo; echo "Done. Tables: ./lakehouse/<layer>/<table> (run log: ops.job_runs, SLAs: ops.sla_breaches)."
+	@echo "Models and plots: make mlflow-ui"
+
+databricks-bundle: $(STAMP) ## Generate infra/databricks (bundle + job) from conf/base/pipeline.yml
+	$(PY) -m behavior_lake.databricks_bundle --out infra/databricks
+
+MLFLOW_PORT ?= 5000
+mlflow-ui: $(STAMP) ## Serve the local MLflow store (runs, plots, registry) on 127.0.0.1
+	@mkdir -p mlruns
+	@echo ">> MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C to stop)"
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
 
 lint: $(STAMP) ## ruff check + format check
 	$(VENV)/bin/ruff check lib jobs tests bench

@@ -1,7 +1,7 @@
 """Build gold.user_features snapshots (+ feature_catalog, path_vocabulary, ops.feature_drift).
 
     python jobs/gold_features.py [--env local] [--as-of DATE ...]
-                                 [--from-date DATE] [--to-date DATE]
+                                 [--from-date DATE] [--to-date DATE] [--weeks N]
                                  [--relearn-vocabulary] [--conf key=value ...]
 
 Without dates: one snapshot as of the day after the last silver event ("now"). With
@@ -26,7 +26,9 @@ JOB = "gold_features"
 
 def run(ctx: JobContext, args) -> None:
     taxonomy = load_taxonomy(ctx.settings.conf_dir)
-    dates = resolve_as_of(ctx.lake, ctx.settings, args.as_of, args.from_date, args.to_date)
+    dates = resolve_as_of(
+        ctx.lake, ctx.settings, args.as_of, args.from_date, args.to_date, args.weeks
+    )
     st = build_features(
         ctx.lake, ctx.settings, taxonomy, dates, relearn_vocabulary=args.relearn_vocabulary
     )
@@ -48,6 +50,11 @@ def cli(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--from-date", type=iso_date, help="first date of a snapshot series")
     parser.add_argument("--to-date", type=iso_date, help="last date of a snapshot series")
+    parser.add_argument(
+        "--weeks",
+        type=int,
+        help="build the last N snapshots (one per snapshot interval) up to --to-date or now",
+    )
     parser.add_argument(
         "--relearn-vocabulary",
         action="store_true",

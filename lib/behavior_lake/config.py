@@ -133,8 +133,8 @@ class FaultRates:
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    users: int = 800
-    days: int = 28
+    users: int = 600
+    days: int = 42
     start_date: str = "2026-01-05"
     seed: int = 42
     partitions: int = 4
@@ -290,6 +290,32 @@ class ChurnSettings:
 
 
 @dataclass(frozen=True)
+class TaskSla:
+    max_duration_minutes: float = 60.0
+    # the task's output tables must have been written within this many hours at the end
+    # of a pipeline run (a failed or skipped task leaves them stale)
+    max_staleness_hours: float = 26.0
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    job: str
+    depends_on: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    retries: int = 0
+    retry_delay_seconds: float = 5.0
+    outputs: list[str] = field(default_factory=list)
+    sla: TaskSla = field(default_factory=TaskSla)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    schedule: str = "0 3 * * *"  # cron, minute hour day month weekday
+    timezone: str = "UTC"
+    tasks: dict[str, TaskSettings] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     lake: LakeSettings
@@ -304,6 +330,7 @@ class Settings:
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     churn: ChurnSettings = field(default_factory=ChurnSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     conf_dir: str = "conf"
 
 

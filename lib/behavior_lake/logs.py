@@ -1,4 +1,4 @@
-"""Logging set-up: text or JSON lines, with run_id and job on every line."""
+"""Logging set-up: text or JSON lines, with run_id, job and pipeline task on every line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_CONTEXT: dict[str, str] = {"run_id": "-", "job": "-"}
+_CONTEXT: dict[str, str] = {"run_id": "-", "job": "-", "task": "-"}
 
 
 def set_context(**values: str) -> None:
@@ -29,6 +29,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "run_id": getattr(record, "run_id", "-"),
             "job": getattr(record, "job", "-"),
+            "task": getattr(record, "task", "-"),
             "msg": record.getMessage(),
         }
         if record.exc_info:

@@ -21,6 +21,8 @@ from behavior_lake.ops.job_runs import RunRecord, record_run
 from behavior_lake.spark import JavaMissingError, build_session
 
 log = logging.getLogger(__name__)
+# The record of the last job run in this process (the pipeline runner reads its counts).
+LAST_RUN: RunRecord | None = None
 
 
 def iso_date(value: str) -> date:
@@ -95,6 +97,8 @@ def job_context(
     finally:
         rec.ended_at = datetime.now(UTC)
         rec.metrics = dict(ctx.metrics)
+        global LAST_RUN
+        LAST_RUN = rec
         try:
             record_run(lake, rec)
         except Exception:  # never hide the job's own outcome behind a bookkeeping error

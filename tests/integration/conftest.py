@@ -28,6 +28,9 @@ FAST_ML = [
     "segments.k_max=5",
     "segments.bootstrap_rounds=1",
     "segments.max_iter=15",
+    "churn.horizon_days=14",  # the demo covers 6 weeks: 30 days would leave no complete cutoff
+    "churn.gbt_max_iter=10",
+    "churn.max_cutoffs=4",
 ]
 
 

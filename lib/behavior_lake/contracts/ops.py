@@ -27,4 +27,20 @@ JOB_RUNS = TableSpec(
     ),
 )
 
-register(JOB_RUNS)
+SLA_BREACHES = TableSpec(
+    name="ops.sla_breaches",
+    grain="one row per SLA breach of a pipeline task (duration or output staleness)",
+    schema=T.StructType(
+        [
+            T.StructField("pipeline_run_id", T.StringType(), False),
+            T.StructField("task", T.StringType(), False),
+            T.StructField("kind", T.StringType(), False),  # duration | staleness
+            T.StructField("observed", T.DoubleType(), True),  # minutes | hours (null = never)
+            T.StructField("limit", T.DoubleType(), False),
+            T.StructField("detail", T.StringType(), False),
+            T.StructField("detected_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+register(JOB_RUNS, SLA_BREACHES)

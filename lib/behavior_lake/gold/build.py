@@ -70,12 +70,23 @@ def resolve_as_of(
     as_of: Sequence[date] = (),
     start: date | None = None,
     end: date | None = None,
+    weeks: int | None = None,
 ) -> list[date]:
-    """Explicit dates, or a series from `start` to `end` every snapshot interval, or (no
-    arguments) the day after the last silver event: "as of now"."""
+    """Explicit dates, or a series from `start` to `end` every snapshot interval (or the
+    last `weeks` snapshots up to `end`), or (no arguments) the day after the last silver
+    event: "as of now"."""
     step = settings.gold.features.snapshot_interval_days
     dates = set(as_of)
     last = last_event_date(lake)
+    if weeks is not None:
+        if weeks < 1:
+            raise ValueError(f"--weeks: expected a positive number, got {weeks}")
+        if start is not None:
+            raise ValueError("--weeks and --from-date exclude each other")
+        if last is None and end is None:
+            return sorted(dates)
+        end = end or last + timedelta(days=1)
+        start = end - timedelta(days=step * (weeks - 1))
     if start or end:
         if last is None and end is None:
             raise ValueError("--to-date is needed while silver.events is empty")

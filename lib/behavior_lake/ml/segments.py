@@ -17,7 +17,6 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
-from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -56,7 +55,14 @@ def make_pipeline(cfg: SegmentSettings, k: int, fills: Mapping[str, float]) -> P
         ),
         SQLTransformer(statement=f"SELECT *, {trans} FROM __THIS__"),
         VectorAssembler(inputCols=[_t(c) for c in feats], outputCol="features_raw"),
-        StandardScaler(inputCol="features_raw", outputCol=VECTOR_COL, withMean=True, withStd=True),
+        # Bisecting k-means splits a cluster by perturbing its center in proportion to the
+        # center's norm: on mean-centered data the root center is 0 and it never splits.
+        StandardScaler(
+            inputCol="features_raw",
+            outputCol=VECTOR_COL,
+            withMean=cfg.algorithm != "bisecting_kmeans",
+            withStd=True,
+        ),
         _estimator(cfg, k),
     ]
     return Pipeline(stages=stages)
@@ -99,7 +105,10 @@ def fit_range(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]
     for k in range(cfg.k_min, cfg.k_max + 1):
         model = make_pipeline(cfg, k, fills).fit(train)
         pred = model.transform(train).select(VECTOR_COL, SEGMENT_COL).cache()
-        res = KResult(k, silhouette(pred), shares_of(pred, k), model)
+        shares = shares_of(pred, k)
+        used = sum(1 for v in shares.values() if v > 0)
+        # the evaluator needs two clusters; a degenerate fit scores the worst silhouette
+        res = KResult(k, silhouette(pred) if used > 1 else -1.0, shares, model)
         pred.unpersist()
         log.info(
             "segments: k=%d silhouette=%.3f smallest segment %.1f%%",
@@ -201,13 +210,23 @@ def stability(
 
 
 def profiles(pred: DataFrame, cfg: SegmentSettings) -> list[dict]:
-    """Per segment: size, share, means of the (imputed) features and centroid z-scores."""
-    z = vector_to_array(F.col(VECTOR_COL))
+    """Per segment: size, share, means of the (imputed) features and centroid z-scores
+    (segment mean of the transformed feature minus the overall mean, over the overall
+    standard deviation)."""
+    overall = pred.agg(
+        *[F.avg(_t(c)).alias(f"m{i}") for i, c in enumerate(cfg.features)],
+        *[F.stddev_pop(_t(c)).alias(f"s{i}") for i, c in enumerate(cfg.features)],
+    ).first()
     aggs = [F.count(F.lit(1)).alias("size")]
     aggs += [F.avg(_f(c)).alias(f"mean__{c}") for c in cfg.features]
-    aggs += [F.avg(z[i]).alias(f"z__{c}") for i, c in enumerate(cfg.features)]
+    aggs += [F.avg(_t(c)).alias(f"t__{c}") for c in cfg.features]
     rows = [r.asDict() for r in pred.groupBy(SEGMENT_COL).agg(*aggs).collect()]
     total = sum(r["size"] for r in rows) or 1
+
+    def z(r: dict, i: int, c: str) -> float:
+        sd = overall[f"s{i}"] or 0.0
+        return (r[f"t__{c}"] - overall[f"m{i}"]) / sd if sd > 0 else 0.0
+
     out = []
     for r in sorted(rows, key=lambda r: r[SEGMENT_COL]):
         out.append(
@@ -216,7 +235,7 @@ def profiles(pred: DataFrame, cfg: SegmentSettings) -> list[dict]:
                 "size": int(r["size"]),
                 "share": r["size"] / total,
                 "means": {c: r[f"mean__{c}"] for c in cfg.features},
-                "z": {c: r[f"z__{c}"] for c in cfg.features},
+                "z": {c: z(r, i, c) for i, c in enumerate(cfg.features)},
             }
         )
     return out
