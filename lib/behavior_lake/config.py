@@ -316,6 +316,29 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class RetentionRule:
+    days: int
+    column: str  # date/timestamp column compared with (reference date - days)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # now = today (UTC); data = the day after the last silver event (demo data, backfills)
+    reference: Literal["now", "data"] = "now"
+    vacuum_retention_hours: float = 168.0
+    tables: dict[str, RetentionRule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GovernanceSettings:
+    actor: str = "behavior-lake"
+    k_anonymity: int = 10
+    export_endpoint_url: str | None = None  # S3-compatible endpoint for exports
+    export_region: str = "us-east-1"
+    presign_seconds: int = 3600
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     lake: LakeSettings
@@ -331,6 +354,8 @@ class Settings:
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     churn: ChurnSettings = field(default_factory=ChurnSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
     conf_dir: str = "conf"
 
 

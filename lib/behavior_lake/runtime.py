@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from behavior_lake import logs
 from behavior_lake.config import ConfigError, Settings, load_settings
+from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.lake import Lake, LakeError, open_lake
 from behavior_lake.ops.job_runs import RunRecord, record_run
 from behavior_lake.spark import JavaMissingError, build_session
@@ -101,8 +102,20 @@ def job_context(
         LAST_RUN = rec
         try:
             record_run(lake, rec)
+            audit(
+                lake,
+                settings.governance.actor,
+                run_id,
+                [
+                    AuditEvent(
+                        f"job:{job}",
+                        rows=rec.rows_out,
+                        reason=rec.status + (f": {rec.error}" if rec.error else ""),
+                    )
+                ],
+            )
         except Exception:  # never hide the job's own outcome behind a bookkeeping error
-            log.exception("could not record the run in ops.job_runs")
+            log.exception("could not record the run in ops.job_runs / ops.audit_log")
         log.info(
             "%s %s in %.1fs: rows_in=%s rows_out=%s",
             job,

@@ -64,6 +64,7 @@ class BatchStats:
     bronze_rows: int = 0
     quarantined_rows: int = 0
     sampled_out_rows: int = 0
+    suppressed_rows: int = 0
     drift_rows: int = 0
     drift_summary: list[str] = field(default_factory=list)
 
@@ -261,7 +262,9 @@ def ingest_batch(
             pii_mode=settings.privacy.pii_mode,
             key_hex=settings.privacy.encryption_key,
             keep_rates=settings.bronze.sampling,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
+        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             counts = {
                 (r["source_file"], r["_outcome"]): int(r["count"])
@@ -323,6 +326,13 @@ def ingest_batch(
         )
         stats.quarantined_rows = lake.append(BRONZE_QUARANTINE.name, quarantine).rows_written
         stats.sampled_out_rows = per_outcome.get("sampled_out", 0)
+        stats.suppressed_rows = per_outcome.get("suppressed", 0)
+        if stats.suppressed_rows:
+            log.info(
+                "batch %s: %d line(s) of erased subjects suppressed (not stored)",
+                batch_id,
+                stats.suppressed_rows,
+            )
         for expected, got, what in (
             (per_outcome.get("bronze", 0), stats.bronze_rows, "bronze"),
             (per_outcome.get("quarantine", 0), stats.quarantined_rows, "quarantine"),
@@ -409,11 +419,36 @@ def _finish(
         sampled_out_rows=stats.sampled_out_rows,
         started_at=started,
         ended_at=datetime.now(UTC),
+        suppressed_rows=stats.suppressed_rows,
     )
     lake.append(
-        INGEST_BATCHES.name, lake.spark.createDataFrame([row], INGEST_BATCHES.schema).coalesce(1)
+        INGEST_BATCHES.name,
+        lake.spark.createDataFrame([row], INGEST_BATCHES.schema).coalesce(1),
+        evolve=True,  # lakes created before suppressed_rows existed gain the column
     )
     mark_files(lake, files, batch_id, "done", per_file)
+
+
+def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
+    """Lines about erased subjects (sha256 of their pseudonyms in ops.erasure_suppression) get
+    the outcome `suppressed`: counted in the batch, written nowhere."""
+    from behavior_lake.contracts.governance import SUPPRESSION
+    from behavior_lake.silver.pseudonym import anon_hash, user_person_id
+
+    if not lake.exists(SUPPRESSION.name):
+        return classified
+    ids = lake.read(SUPPRESSION.name).select("id_sha").distinct()
+    if ids.limit(1).count() == 0:
+        return classified
+    hashes = [r[0] for r in ids.collect()]  # one row per erased id: small
+    user = F.coalesce(F.col("user_id"), F.get_json_object("raw_line", "$.userId"))
+    anon = F.coalesce(F.col("anonymous_id"), F.get_json_object("raw_line", "$.anonymousId"))
+    hit = F.coalesce(F.sha2(user_person_id(user, key), 256).isin(hashes), F.lit(False)) | (
+        F.coalesce(F.sha2(anon_hash(anon, key), 256).isin(hashes), F.lit(False))
+    )
+    return classified.withColumn(
+        "_outcome", F.when(hit, F.lit("suppressed")).otherwise(F.col("_outcome"))
+    )
 
 
 def plan_batches(new_files: Sequence[LandingFile], max_files: int) -> list[list[LandingFile]]:

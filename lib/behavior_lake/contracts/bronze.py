@@ -74,7 +74,10 @@ INGESTED_FILES = TableSpec(
 
 INGEST_BATCHES = TableSpec(
     name="ops.ingest_batches",
-    grain="one row per bronze ingest batch; lines_read = bronze + quarantined + sampled_out",
+    grain=(
+        "one row per bronze ingest batch; "
+        "lines_read = bronze + quarantined + sampled_out + suppressed"
+    ),
     schema=T.StructType(
         [
             T.StructField("ingest_batch_id", T.StringType(), False),
@@ -87,6 +90,8 @@ INGEST_BATCHES = TableSpec(
             T.StructField("sampled_out_rows", T.LongType(), False),
             T.StructField("started_at", T.TimestampType(), False),
             T.StructField("ended_at", T.TimestampType(), False),
+            # lines of erased subjects (ops.erasure_suppression): counted, never stored
+            T.StructField("suppressed_rows", T.LongType(), True),
         ]
     ),
 )

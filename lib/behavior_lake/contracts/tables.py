@@ -18,7 +18,7 @@ def register(*specs: TableSpec) -> None:
 
 def _load_all() -> None:
     # Importing the contract modules registers their tables.
-    from behavior_lake.contracts import bronze, gold, ml, ops, silver  # noqa: F401
+    from behavior_lake.contracts import bronze, gold, governance, ml, ops, silver  # noqa: F401
 
 
 _load_all()

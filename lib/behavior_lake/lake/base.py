@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -220,7 +220,10 @@ class Lake(ABC):
         entities (e.g. persons) without naming them in a SQL predicate."""
 
     @abstractmethod
-    def delete(self, table: str, where: str) -> WriteResult: ...
+    def delete(self, table: str, where: str | Column) -> WriteResult:
+        """Delete the rows matching a SQL predicate or a Column (e.g. built from functions
+        that have no SQL text, like the pseudonym HMAC). Partition-only SQL predicates
+        are metadata-only on delta-rs."""
 
     @abstractmethod
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:

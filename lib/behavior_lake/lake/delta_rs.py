@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -237,13 +237,14 @@ class DeltaRsLake(Lake):
         result.rows_inserted = result.rows_written - kept_rows
         return result
 
-    def delete(self, table: str, where: str) -> WriteResult:
+    def delete(self, table: str, where: str | Column) -> WriteResult:
         dt = self._table(table)
         plan = self._plan_rewrite(table, dt, where)
         adds = self._write_files(table, dt, plan.kept) if plan.kept is not None else []
         if not plan.removes:
             return WriteResult(table=table, version=dt.version())
-        result = self._commit(table, dt, adds, plan.removes, f"delete where {where}")
+        label = where if isinstance(where, str) else "<column predicate>"
+        result = self._commit(table, dt, adds, plan.removes, f"delete where {label}")
         result.rows_deleted = plan.rows_matched
         result.extra["metadata_only"] = plan.metadata_only
         return result
@@ -409,14 +410,19 @@ class DeltaRsLake(Lake):
     def _relative(self, table: str, uri: str) -> str:
         return os.path.relpath(_local_path(uri), self.path(table))
 
-    def _plan_rewrite(self, table: str, dt: DeltaTable, where: str) -> _RewritePlan:
+    def _plan_rewrite(self, table: str, dt: DeltaTable, where: str | Column) -> _RewritePlan:
         """Which files hold rows matching `where`, and the rows of them to keep."""
         adds = self._add_rows(dt)
         parts = list(dt.metadata().partition_columns)
         schema = to_spark_schema(dt.schema())
         if not adds:
             return _RewritePlan([], None, 0, True)
-        if parts and not _mentions_any(where, [c for c in schema.fieldNames() if c not in parts]):
+        cond = where if isinstance(where, Column) else F.expr(where)
+        if (
+            isinstance(where, str)
+            and parts
+            and not _mentions_any(where, [c for c in schema.fieldNames() if c not in parts])
+        ):
             meta = self._partition_frame(adds, parts, schema)
             hits = meta.filter(F.coalesce(F.expr(where), F.lit(False)))
             hit_paths = {r["path"] for r in hits.select("path").collect()}
@@ -425,7 +431,7 @@ class DeltaRsLake(Lake):
                 rows = sum(int(a["num_records"]) for a in chosen)
                 return _RewritePlan([self._remove(a) for a in chosen], None, rows, True)
         target = self._scan_with_file(table, dt, list(dt.file_uris()))
-        match = F.coalesce(F.expr(where), F.lit(False))
+        match = F.coalesce(cond, F.lit(False))
         per_file = (
             target.groupBy(_FILE_COL)
             .agg(F.sum(match.cast("long")).alias("hit"), F.count(F.lit(1)).alias("n"))

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -145,9 +145,9 @@ class DeltaSparkLake(Lake):
         result.rows_inserted = result.rows_written
         return result
 
-    def delete(self, table: str, where: str) -> WriteResult:
+    def delete(self, table: str, where: str | Column) -> WriteResult:
         before = self.version(table)
-        self._dt(table).delete(F.expr(where))
+        self._dt(table).delete(where if isinstance(where, Column) else F.expr(where))
         result = self._result(table)
         if result.version == before:  # nothing matched: no commit, nothing deleted
             result.rows_deleted = 0

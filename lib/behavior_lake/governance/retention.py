@@ -1,0 +1,150 @@
+"""Retention: delete rows older than each table's period, then vacuum the files away."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from behavior_lake.config import Settings
+from behavior_lake.contracts.governance import RETENTION_RUNS
+from behavior_lake.lake import Lake
+
+log = logging.getLogger(__name__)
+DATE_TYPES = (T.DateType, T.TimestampType, T.TimestampNTZType)
+
+
+@dataclass
+class TableRetention:
+    table: str
+    column: str
+    days: int
+    cutoff: date
+    rows_deleted: int = 0
+    metadata_only: bool | None = None
+    files_removed: int = 0
+    bytes_freed: int | None = None
+
+
+def reference_date(lake: Lake, settings: Settings, today: date | None = None) -> date:
+    if settings.retention.reference == "data":
+        if lake.exists("silver.events"):
+            last = lake.read("silver.events").agg(F.max("event_date")).first()[0]
+            if last is not None:
+                return last + timedelta(days=1)
+        log.warning("retention.reference=data but silver.events is empty: using today")
+    return today or datetime.now(UTC).date()
+
+
+def check_rules(lake: Lake, settings: Settings) -> None:
+    for table, rule in settings.retention.tables.items():
+        if rule.days < 1:
+            raise ValueError(f"retention.tables.{table}.days: expected >= 1, got {rule.days}")
+        if not lake.exists(table):
+            continue
+        fields = {f.name: f.dataType for f in lake.schema(table).fields}
+        if rule.column not in fields:
+            raise ValueError(
+                f"retention.tables.{table}.column: {table} has no column {rule.column!r}"
+            )
+        if not isinstance(fields[rule.column], DATE_TYPES):
+            raise ValueError(
+                f"retention.tables.{table}.column: {rule.column} is "
+                f"{fields[rule.column].simpleString()}, expected a date or timestamp"
+            )
+
+
+def _local_files(root: str) -> dict[str, int]:
+    path = root.removeprefix("file://")
+    if "://" in path or not os.path.isdir(path):
+        return {}
+    out = {}
+    for d, dirs, files in os.walk(path):
+        dirs[:] = [x for x in dirs if x != "_delta_log"]
+        for f in files:
+            if f.endswith(".parquet"):
+                p = os.path.join(d, f)
+                out[p] = os.path.getsize(p)
+    return out
+
+
+def vacuum_measured(lake: Lake, table: str, hours: float) -> tuple[int, int | None]:
+    """Vacuum; returns (files removed, bytes freed — None when not on a local disk)."""
+    before = _local_files(lake.path(table))
+    removed = lake.vacuum(table, hours)
+    if not before:
+        return len(removed), None
+    freed = sum(size for p, size in before.items() if not os.path.exists(p))
+    return len(removed), freed
+
+
+def enforce_retention(
+    lake: Lake,
+    settings: Settings,
+    run_id: str,
+    *,
+    dry_run: bool = False,
+    today: date | None = None,
+    tables: list[str] | None = None,
+) -> list[TableRetention]:
+    check_rules(lake, settings)
+    ref = reference_date(lake, settings, today)
+    rules = settings.retention.tables
+    names = [t for t in rules if not tables or t in tables]
+    out = []
+    for i, table in enumerate(names, start=1):
+        rule = rules[table]
+        cutoff = ref - timedelta(days=rule.days)
+        tr = TableRetention(table, rule.column, rule.days, cutoff)
+        if not lake.exists(table):
+            log.info("[%d/%d] %s: table does not exist yet", i, len(names), table)
+            continue
+        where = f"`{rule.column}` < DATE'{cutoff.isoformat()}'"
+        if dry_run:
+            tr.rows_deleted = lake.read(table).filter(F.expr(where)).count()
+            log.info(
+                "[%d/%d] %s: DRY RUN: %d row(s) with %s would be deleted",
+                i,
+                len(names),
+                table,
+                tr.rows_deleted,
+                where,
+            )
+        else:
+            res = lake.delete(table, where)
+            tr.rows_deleted = res.rows_deleted or 0
+            tr.metadata_only = res.extra.get("metadata_only") if res.extra else None
+            tr.files_removed, tr.bytes_freed = vacuum_measured(
+                lake, table, settings.retention.vacuum_retention_hours
+            )
+            log.info(
+                "[%d/%d] %s: deleted %d row(s) before %s%s; vacuum removed %d file(s) (%s bytes)",
+                i,
+                len(names),
+                table,
+                tr.rows_deleted,
+                cutoff,
+                " (metadata only)" if tr.metadata_only else "",
+                tr.files_removed,
+                tr.bytes_freed,
+            )
+        out.append(tr)
+    rows = [
+        (
+            run_id, t.table, t.column, t.days, t.cutoff, t.rows_deleted, t.metadata_only,
+            t.files_removed, t.bytes_freed, dry_run,
+        )
+        for t in out
+    ]  # fmt: skip
+    if rows:
+        schema = T.StructType(
+            [T.StructField(f.name, f.dataType, True) for f in RETENTION_RUNS.schema.fields[:-1]]
+        )
+        df = lake.spark.createDataFrame(rows, schema).withColumn("run_at", F.current_timestamp())
+        if not dry_run:
+            lake.append(RETENTION_RUNS.name, df)
+    return out

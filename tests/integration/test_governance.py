@@ -1,0 +1,284 @@
+"""Governance: retention boundaries, dry run, reruns; erasure across every layer."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from behavior_lake.bronze.ingest import ingest
+from behavior_lake.config import RetentionRule, RetentionSettings
+from behavior_lake.contracts.gold import DAILY_KPIS
+from behavior_lake.contracts.ops import SLA_BREACHES
+from behavior_lake.governance.retention import enforce_retention
+from behavior_lake.lake import Lake
+from behavior_lake.silver.pseudonym import user_person_id
+from tests.conftest import lake_test_settings
+from tests.integration.conftest import Demo
+
+TODAY = date(2026, 6, 30)
+pytestmark = pytest.mark.slow
+
+
+def kpi_rows(days: list[date]) -> list[tuple]:
+    from decimal import Decimal
+
+    return [(d, "all", 1, 1, 1, 1.0, 1, 1.0, 0.0, 0, Decimal("0.00")) for d in days]
+
+
+@pytest.fixture
+def retained(spark: SparkSession, rs_lake: Lake, lake_root: str):
+    lake = rs_lake
+    days = [TODAY - timedelta(days=n) for n in (0, 29, 30, 31, 45)]
+    lake.append(DAILY_KPIS.name, spark.createDataFrame(kpi_rows(days), DAILY_KPIS.schema))
+    stamps = [datetime(2026, 6, 30, 0, 0) - timedelta(days=n) for n in (10, 30)]
+    stamps.append(datetime(2026, 5, 30, 23, 59, 59))  # one second before the cutoff day
+    rows = [("p", "t", "duration", 1.0, 1.0, "x", ts) for ts in stamps]
+    lake.append(SLA_BREACHES.name, spark.createDataFrame(rows, SLA_BREACHES.schema))
+    s = lake_test_settings(lake_root)
+    rules = {
+        DAILY_KPIS.name: RetentionRule(days=30, column="kpi_date"),
+        SLA_BREACHES.name: RetentionRule(days=30, column="detected_at"),
+        "gold.not_there": RetentionRule(days=5, column="x"),
+    }
+    s = replace(
+        s, retention=RetentionSettings(reference="now", vacuum_retention_hours=0, tables=rules)
+    )
+    return lake, s
+
+
+def parquet_files(root: str) -> list[str]:
+    return [
+        os.path.join(d, f)
+        for d, dirs, files in os.walk(root)
+        for f in files
+        if f.endswith(".parquet") and "_delta_log" not in d
+    ]
+
+
+def test_retention_boundaries_dry_run_and_rerun(retained) -> None:
+    lake, s = retained
+    v_kpi = lake.version(DAILY_KPIS.name)
+    dry = {t.table: t for t in enforce_retention(lake, s, "r0", dry_run=True, today=TODAY)}
+    assert dry[DAILY_KPIS.name].rows_deleted == 2 and dry[SLA_BREACHES.name].rows_deleted == 1
+    assert lake.version(DAILY_KPIS.name) == v_kpi  # dry run changed nothing
+    assert not lake.exists("ops.retention_runs")
+    files_before = len(parquet_files(lake.path(DAILY_KPIS.name)))
+    res = {t.table: t for t in enforce_retention(lake, s, "r1", today=TODAY)}
+    kept = sorted(r[0] for r in lake.read(DAILY_KPIS.name).select("kpi_date").collect())
+    cutoff = TODAY - timedelta(days=30)
+    assert kept == [cutoff, TODAY - timedelta(days=29), TODAY]  # the cutoff day itself stays
+    assert res[DAILY_KPIS.name].metadata_only is True  # kpi_date partitions the table
+    assert res[DAILY_KPIS.name].files_removed >= 1 and res[DAILY_KPIS.name].bytes_freed > 0
+    assert len(parquet_files(lake.path(DAILY_KPIS.name))) < files_before
+    left = [r[0] for r in lake.read(SLA_BREACHES.name).select("detected_at").collect()]
+    assert len(left) == 2 and min(left).date() >= cutoff
+    runs = lake.read("ops.retention_runs").collect()
+    assert {r.table_name: r.rows_deleted for r in runs} == {
+        DAILY_KPIS.name: 2,
+        SLA_BREACHES.name: 1,
+    }
+    again = enforce_retention(lake, s, "r2", today=TODAY)
+    assert all(t.rows_deleted == 0 and t.files_removed == 0 for t in again)
+
+
+def test_retention_config_errors_name_the_key(retained) -> None:
+    lake, s = retained
+    bad = replace(s.retention, tables={DAILY_KPIS.name: RetentionRule(days=30, column="platform")})
+    with pytest.raises(ValueError, match=r"retention.tables.gold.daily_kpis.column: platform is"):
+        enforce_retention(lake, replace(s, retention=bad), "r", today=TODAY)
+
+
+# ----------------------------------------------------------------------------- erasure
+
+
+def subject(demo: Demo) -> dict:
+    """An identified, non-bot person of the demo with events in silver."""
+    path = Path(demo.settings.landing.truth_root) / "users" / "users.jsonl"
+    users = [json.loads(x) for x in path.read_text().splitlines()]
+    return next(
+        u for u in users if not u["is_bot"] and u["events"] > 20 and u["consent"] == "granted"
+    )
+
+
+def files_mentioning(root: str, needles: list[str]) -> list[str]:
+    """Every file under the lake root holding a needle: string cells of parquet data
+    files, and the raw bytes of every other file (Delta logs, checkpoints' JSON)."""
+    hits = []
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            if not f.endswith(".parquet"):
+                data = Path(p).read_bytes()
+                if any(n.encode() in data for n in needles):
+                    hits.append(p)
+    for f in parquet_files(root):
+        table = pq.read_table(f)
+        for col in table.columns:
+            if str(col.type) not in ("string", "large_string"):
+                continue
+            for v in col.to_pylist():
+                if v and any(n in v for n in needles):
+                    hits.append(f)
+                    break
+            else:
+                continue
+            break
+    return hits
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path, monkeypatch):
+    """A local S3-compatible server (moto in server mode, a real HTTP endpoint)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except Exception:
+            time.sleep(0.1)
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_subject_export_to_s3_compatible_store(demo: Demo, s3_server: str, capsys) -> None:
+    import io
+    import urllib.request
+    import zipfile
+
+    import boto3
+    from jobs import export_subject
+
+    lake, s = demo.lake, demo.settings
+    users = [
+        json.loads(x)
+        for x in (Path(s.landing.truth_root) / "users" / "users.jsonl").read_text().splitlines()
+    ]
+    u = [x for x in users if not x["is_bot"] and x["events"] > 20 and x["consent"] == "granted"][1]
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="exports")
+    args = demo.job_args(
+        "--conf", f"governance.export_endpoint_url={s3_server}",
+        "--user-id", u["user_id"], "--out", "s3://exports/subjects",
+    )  # fmt: skip
+    assert export_subject.cli(args) == 0
+    out = capsys.readouterr().out
+    url = next(
+        line.split("presigned URL: ")[1] for line in out.splitlines() if "presigned URL" in line
+    )
+    data = urllib.request.urlopen(url, timeout=10).read()  # the link works without credentials
+    z = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(z.read("manifest.json"))
+    pid = (
+        lake.spark.range(1)
+        .select(user_person_id(F.lit(u["user_id"]), s.privacy.pseudonym_key))
+        .first()[0]
+    )
+    expected = {
+        "silver.events": lake.read("silver.events").filter(F.col("person_id") == pid).count(),
+        "silver.sessions": lake.read("silver.sessions").filter(F.col("person_id") == pid).count(),
+        "gold.user_features": lake.read("gold.user_features")
+        .filter(F.col("person_id") == pid)
+        .count(),
+    }
+    for table, n in expected.items():
+        assert n > 0 and manifest["tables"][table] == n
+        assert len(json.loads(z.read(f"{table}.json"))) == n
+    raw_bronze = lake.read("bronze.events").filter(F.col("user_id") == u["user_id"]).count()
+    assert manifest["tables"]["bronze.events"] >= raw_bronze > 0
+    assert set(manifest["tables"]) | {"manifest"} == {n.removesuffix(".json") for n in z.namelist()}
+
+
+def test_k_anonymity_boundary(spark: SparkSession) -> None:
+    from behavior_lake.governance.export import country_of, k_anonymous
+
+    df = spark.createDataFrame(
+        [("a", "US", 9), ("b", "US", 10), ("c", "DE", 11), ("d", "FR", 1)],
+        "segment_name string, country string, persons long",
+    )
+    kept, suppressed = k_anonymous(df, 10)
+    assert sorted(r.segment_name for r in kept.collect()) == ["b", "c"] and suppressed == 2
+    loc = spark.createDataFrame([("en-US",), ("de_DE",), ("xx",), (None,)], "l string")
+    assert [r[0] for r in loc.select(country_of(F.col("l"))).collect()] == [
+        "US",
+        "DE",
+        "unknown",
+        "unknown",
+    ]
+
+
+def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, capsys) -> None:
+    from jobs import erase_subjects
+
+    lake, s = demo.lake, demo.settings
+    u = subject(demo)
+    raw = [u["user_id"], *[d["anonymous_id"] for d in u["devices"]]]
+    pid = (
+        lake.spark.range(1)
+        .select(user_person_id(F.lit(u["user_id"]), s.privacy.pseudonym_key))
+        .first()[0]
+    )
+    assert lake.read("silver.events").filter(F.col("person_id") == pid).count() > 0
+    assert files_mentioning(s.lake.root, [*raw, pid])  # the subject is on disk before
+    assert erase_subjects.cli(demo.job_args("--user-id", u["user_id"])) == 0
+    out = capsys.readouterr().out
+    assert ": done," in out
+    # no file under the lake root holds the raw ids or the pseudonym any more
+    assert files_mentioning(s.lake.root, [*raw, pid]) == []
+    req = lake.read("ops.erasure_requests").first()
+    assert req.status == "done" and req.user_id_enc is None and req.rows_deleted > 0
+    assert "silver.events" in req.tables_touched and "bronze.events" in req.tables_touched
+    actions = {r.action for r in lake.read("ops.audit_log").collect()}
+    assert {"erase_rows", "erase_vacuum", "erasure", "job:erase_subjects"} <= actions
+    # re-arrival: a new line from the erased user is suppressed at bronze, not stored
+    day = demo.last_day + timedelta(days=3)
+    folder = Path(s.landing.root) / day.isoformat() / "10"
+    folder.mkdir(parents=True, exist_ok=True)
+    msg = {
+        "messageId": "late-erased-1",
+        "type": "track",
+        "event": "Product Viewed",
+        "userId": u["user_id"],
+        "anonymousId": u["devices"][0]["anonymous_id"],
+        "timestamp": f"{day.isoformat()}T10:00:00Z",
+        "receivedAt": f"{day.isoformat()}T10:00:01Z",
+        "sentAt": f"{day.isoformat()}T10:00:00Z",
+        "properties": {"product_id": "p1"},
+        "context": {"library": {"name": "analytics.js"}},
+    }
+    (folder / "late.jsonl").write_text(json.dumps(msg) + "\n")
+    st = ingest(lake, s, demo.taxonomy, "r-after-erasure")
+    assert sum(b.suppressed_rows for b in st) == 1
+    batch = lake.read("ops.ingest_batches").orderBy(F.desc("started_at")).first()
+    assert batch.lines_read == (
+        batch.bronze_rows + batch.quarantined_rows + batch.sampled_out_rows + batch.suppressed_rows
+    )
+    assert files_mentioning(s.lake.root, [u["user_id"]]) == []
