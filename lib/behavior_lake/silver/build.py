@@ -114,6 +114,12 @@ def build_silver(
         )
     new_map = identity_map(bronze, links, key)
     old_map = None if full else lake.read(IDENTITY_MAP.name)
+    if old_map is not None:
+        # links whose bronze rows have expired (retention) stay: bronze is the recent
+        # window, silver.identity_map the long memory
+        new_map = new_map.unionByName(
+            old_map.join(new_map.select("anonymous_id_hash"), "anonymous_id_hash", "left_anti")
+        )
     resolved = with_person(bronze, links, key)
     new_rows = resolved.filter(F.col("ingest_batch_id").isin(new_batches))
     affected = (
@@ -171,11 +177,40 @@ def build_silver(
         stats.sessions = _inserted(lake.overwrite(SESSIONS.name, sessions_out))
         stats.reject_rows = _inserted(lake.overwrite(REJECTS.name, rejects))
     else:
-        stats.silver_rows = _inserted(
-            lake.replace_keys(events_spec.name, events_out, "person_id", affected)
+        # Bronze keeps a shorter window than silver (retention): a recomputed person only
+        # replaces rows from bronze's first day on; their older silver rows are kept.
+        horizon = bronze.agg(F.min(F.to_date("event_ts"))).first()[0]
+        kept_old = kept_old_sessions = 0
+        if horizon is not None:
+            old_events = (
+                lake.read(events_spec.name)
+                .join(affected, "person_id", "left_semi")
+                .filter(F.col("event_date") < F.lit(horizon))
+            )
+            kept_old = old_events.count()
+            events_out = events_out.filter(F.col("event_date") >= F.lit(horizon)).unionByName(
+                old_events
+            )
+            old_sessions = (
+                lake.read(SESSIONS.name)
+                .join(affected, "person_id", "left_semi")
+                .filter(F.col("session_date") < F.lit(horizon))
+            )
+            kept_old_sessions = old_sessions.count()
+            sessions_out = sessions_out.filter(F.col("session_date") >= F.lit(horizon)).unionByName(
+                old_sessions
+            )
+            if kept_old:
+                log.info(
+                    "kept %d silver event(s) older than bronze's first day %s", kept_old, horizon
+                )
+        stats.silver_rows = (
+            _inserted(lake.replace_keys(events_spec.name, events_out, "person_id", affected))
+            - kept_old
         )
-        stats.sessions = _inserted(
-            lake.replace_keys(SESSIONS.name, sessions_out, "person_id", affected)
+        stats.sessions = (
+            _inserted(lake.replace_keys(SESSIONS.name, sessions_out, "person_id", affected))
+            - kept_old_sessions
         )
         stats.reject_rows = _inserted(
             lake.replace_keys(
