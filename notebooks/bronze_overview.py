@@ -13,14 +13,9 @@ sys.path.insert(0, os.path.join(os.getcwd(), "lib"))
 
 from pyspark.sql import functions as F
 
-from behavior_lake.config import load_settings
-from behavior_lake.lake import open_lake
-from behavior_lake.spark import build_session
+from behavior_lake import review
 
-ENV = os.environ.get("BEHAVIOR_LAKE_ENV", "local")
-settings = load_settings(ENV)
-spark = build_session(settings)
-lake = open_lake(spark, settings)
+lake = review.context().lake
 
 # COMMAND ----------
 
@@ -29,10 +24,20 @@ batches.show(10, truncate=False)
 
 # COMMAND ----------
 
-(lake.read("bronze.quarantine").groupBy("reason").count()
- .orderBy(F.col("count").desc()).show(truncate=False))
+(
+    lake.read("bronze.quarantine")
+    .groupBy("reason")
+    .count()
+    .orderBy(F.col("count").desc())
+    .show(truncate=False)
+)
 
 # COMMAND ----------
 
-(lake.read("ops.schema_drift").groupBy("drift_kind", "event", "property")
- .agg(F.sum("count").alias("rows")).orderBy(F.col("rows").desc()).show(20, truncate=False))
+(
+    lake.read("ops.schema_drift")
+    .groupBy("drift_kind", "event", "property")
+    .agg(F.sum("count").alias("rows"))
+    .orderBy(F.col("rows").desc())
+    .show(20, truncate=False)
+)

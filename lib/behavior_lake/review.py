@@ -1,0 +1,197 @@
+"""What the review notebooks show: small pandas frames and figures from the lake and MLflow.
+
+Notebooks only call these functions (no logic of their own), so the same views run on
+Databricks, locally, and in the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import functions as F
+
+from behavior_lake.config import Settings, load_settings
+from behavior_lake.lake import Lake, open_lake
+from behavior_lake.ml import plots  # noqa: F401  (selects the headless backend)
+from behavior_lake.spark import build_session
+
+
+@dataclass
+class Context:
+    settings: Settings
+    spark: Any
+    lake: Lake
+
+
+def context() -> Context:
+    """Settings from BEHAVIOR_LAKE_ENV (default local) and BEHAVIOR_LAKE_OVERRIDES
+    (`key=value;key=value`), the session (the notebook's own `spark` on Databricks) and
+    the lake."""
+    env = os.environ.get("BEHAVIOR_LAKE_ENV", "local")
+    extra = [x for x in os.environ.get("BEHAVIOR_LAKE_OVERRIDES", "").split(";") if x.strip()]
+    settings = load_settings(env, extra)
+    spark = build_session(settings)
+    return Context(settings, spark, open_lake(spark, settings))
+
+
+# ----------------------------------------------------------------------------- KPIs
+
+
+def kpis(lake: Lake, platform: str = "all"):
+    """gold.daily_kpis for one platform as pandas (one row per day: small)."""
+    df = lake.read("gold.daily_kpis").filter(F.col("platform") == platform).orderBy("kpi_date")
+    return df.toPandas()
+
+
+def kpi_figure(pdf):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    for col in ("dau", "wau", "mau"):
+        axes[0].plot(pdf["kpi_date"], pdf[col], label=col.upper())
+    axes[0].set_ylabel("persons")
+    axes[0].legend()
+    axes[1].plot(pdf["kpi_date"], pdf["stickiness"], label="stickiness (DAU/MAU)")
+    axes[1].plot(pdf["kpi_date"], pdf["conversion_rate"], label="conversion rate")
+    axes[1].legend()
+    axes[2].bar(pdf["kpi_date"], pdf["revenue"].astype(float))
+    axes[2].set_ylabel("revenue")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def retention_matrix(lake: Lake, cohort_type: str = "first_seen"):
+    df = lake.read("gold.retention_cohorts").filter(F.col("cohort_type") == cohort_type)
+    pdf = df.toPandas()
+    return pdf.pivot(index="cohort_week", columns="week_number", values="retention_rate")
+
+
+def funnel_summary(lake: Lake):
+    """Steps summed over days per funnel: persons and conversion from entry."""
+    df = (
+        lake.read("gold.funnels")
+        .groupBy("funnel_name", "step_index", "step_name")
+        .agg(F.sum("persons").alias("persons"), F.sum("entrants").alias("entrants"))
+    )
+    pdf = df.orderBy("funnel_name", "step_index").toPandas()
+    pdf["overall_conversion"] = pdf["persons"] / pdf["entrants"]
+    return pdf
+
+
+# ----------------------------------------------------------------------------- segments
+
+
+def segment_sizes(lake: Lake):
+    seg = lake.read("gold.user_segments")
+    day = seg.agg(F.max("as_of_date")).first()[0]
+    df = (
+        seg.filter(F.col("as_of_date") == F.lit(day))
+        .groupBy("segment_id", "segment_name", "model_version")
+        .count()
+    )
+    return df.orderBy("segment_id").toPandas()
+
+
+def segment_drift(lake: Lake):
+    return lake.read("ops.segment_drift").orderBy("as_of_date").toPandas()
+
+
+def segment_profile(settings: Settings) -> list[dict]:
+    """The champion's segment profile (from its MLflow run)."""
+    from behavior_lake.ml import tracking
+
+    tracking.configure(settings.mlflow, settings.mlflow.segments_experiment)
+    mv = tracking.version_by_alias(settings.segments.model_name, "champion")
+    return tracking.download_json(mv.run_id, "segment_profile.json")
+
+
+def profile_heatmap(profile: list[dict]):
+    import matplotlib.pyplot as plt
+
+    feats = list(profile[0]["z"]) if profile else []
+    fig, ax = plt.subplots(figsize=(max(6, len(feats) * 0.6), 3 + len(profile) * 0.4))
+    vals = [[p["z"][f] or 0.0 for f in feats] for p in profile]
+    im = ax.imshow(vals, cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    ax.set_xticks(range(len(feats)), labels=feats, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(profile)), labels=[p["segment_name"] for p in profile], fontsize=8)
+    fig.colorbar(im, ax=ax, label="z-score")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- churn
+
+
+def churn_models(settings: Settings):
+    """Champion and challenger of the churn model with their holdout metrics."""
+    import mlflow
+    import pandas as pd
+
+    from behavior_lake.ml import tracking
+
+    tracking.configure(settings.mlflow, settings.mlflow.churn_experiment)
+    client = mlflow.MlflowClient()
+    rows = []
+    for alias in ("champion", "challenger"):
+        try:
+            mv = tracking.version_by_alias(settings.churn.model_name, alias)
+        except tracking.ModelNotFoundError:
+            continue
+        m = client.get_run(mv.run_id).data.metrics
+        rows.append(
+            {
+                "alias": alias,
+                "version": mv.version,
+                "run_id": mv.run_id,
+                **{k: m.get(k) for k in ("roc_auc", "pr_auc", "base_rate", "brier",
+                                         "lift_at_capacity", "baseline_recency_pr_auc",
+                                         "c_index")},
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def calibration(settings: Settings, run_id: str):
+    import pandas as pd
+
+    from behavior_lake.ml import tracking
+
+    return pd.DataFrame(tracking.download_json(run_id, "calibration_table.json"))
+
+
+def calibration_figure(table):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(table["mean_predicted"], table["observed"], marker="o", label="model")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
+    ax.set_xlabel("mean predicted")
+    ax.set_ylabel("observed churn rate")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def score_deciles(lake: Lake):
+    s = lake.read("gold.churn_scores")
+    day = s.agg(F.max("as_of_date")).first()[0]
+    df = (
+        s.filter(F.col("as_of_date") == F.lit(day))
+        .groupBy("risk_decile")
+        .agg(
+            F.count(F.lit(1)).alias("persons"),
+            F.avg("churn_probability").alias("mean_probability"),
+            F.avg("expected_active_days").alias("mean_expected_active_days"),
+        )
+    )
+    return df.orderBy("risk_decile").toPandas()
+
+
+def monitoring(lake: Lake):
+    frames = {}
+    for name in ("ops.shadow_comparison", "ops.model_monitoring"):
+        frames[name] = lake.read(name).toPandas() if lake.exists(name) else None
+    return frames

@@ -1,0 +1,66 @@
+"""The Databricks-source notebooks run locally on the demo lake (models trained if needed)."""
+
+from __future__ import annotations
+
+import runpy
+
+import matplotlib.pyplot as plt
+import pytest
+
+from behavior_lake.ml import tracking
+from tests.conftest import REPO
+from tests.integration.conftest import Demo
+
+pytestmark = pytest.mark.slow
+NOTEBOOKS = ["kpi_exploration", "segment_review", "churn_review", "bronze_overview"]
+
+
+@pytest.fixture(scope="module")
+def ready(demo: Demo) -> Demo:
+    """Reporting tables and both champions exist (trained here when run on their own)."""
+    from jobs import assign_segments, gold_kpis, score_churn, train_churn, train_segments
+
+    s = demo.settings
+    if not demo.lake.exists("gold.retention_cohorts"):
+        assert gold_kpis.cli(demo.job_args()) == 0
+    for model, exp, train, score in (
+        (s.segments.model_name, s.mlflow.segments_experiment, train_segments, assign_segments),
+        (s.churn.model_name, s.mlflow.churn_experiment, train_churn, score_churn),
+    ):
+        tracking.configure(s.mlflow, exp)
+        try:
+            tracking.version_by_alias(model, "champion")
+        except tracking.ModelNotFoundError:
+            low = [
+                "--conf",
+                "segments.gate.min_silhouette=0",
+                "--conf",
+                "segments.gate.min_stability_ari=0",
+            ]
+            assert train.cli(demo.job_args(*low)) == 0
+        if not demo.lake.exists(
+            "gold.user_segments" if score is assign_segments else "gold.churn_scores"
+        ):
+            assert score.cli(demo.job_args()) == 0
+    return demo
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs(ready: Demo, name: str, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("BEHAVIOR_LAKE_OVERRIDES", ";".join(ready.overrides()))
+    path = REPO / "notebooks" / f"{name}.py"
+    assert path.read_text().startswith("# Databricks notebook source")
+    before = len(plt.get_fignums())
+    ns = runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert out.strip(), f"{name} printed nothing"
+    if name == "kpi_exploration":
+        assert len(ns["kpis"]) > 20 and "dau" in ns["kpis"].columns
+    if name == "segment_review":
+        assert ns["sizes"]["count"].sum() > 0 and ns["profile"]
+    if name == "churn_review":
+        assert "champion" in set(ns["models"]["alias"]) and len(ns["table"]) > 0
+    if name != "bronze_overview":
+        assert len(plt.get_fignums()) > before  # a figure was drawn
+    plt.close("all")
