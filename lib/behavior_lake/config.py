@@ -278,6 +278,9 @@ class ChurnSettings:
     capacity_persons: int = 0  # ... or a fixed number when > 0
     features: list[str] = field(default_factory=list)  # empty: every numeric feature
     exclude_features: list[str] = field(default_factory=list)
+    models: list[Literal["logistic_regression", "gbt"]] = field(
+        default_factory=lambda: ["logistic_regression", "gbt"]
+    )
     lr_reg_param: float = 0.01
     gbt_max_iter: int = 30
     gbt_max_depth: int = 4

@@ -15,7 +15,7 @@ from behavior_lake.contracts.taxonomy import Taxonomy, load_taxonomy
 from behavior_lake.generator.generate import generate
 from behavior_lake.gold.build import build_features, resolve_as_of
 from behavior_lake.lake import Lake, make_lake
-from behavior_lake.silver.build import build_silver
+from behavior_lake.silver.build import SilverStats, build_silver
 from tests.conftest import CONF, lake_test_settings
 
 DEMO_USERS = 160
@@ -43,6 +43,7 @@ class Demo:
     last_day: date  # last generated day
     as_of_dates: list[date]
     tmp: Path
+    silver_stats: SilverStats
 
     def overrides(self) -> list[str]:
         """--conf values that point a job at this lake and MLflow store."""
@@ -83,10 +84,16 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Demo:
     lake = make_lake(spark, s.lake.root, "delta-rs", TABLES)
     tax = load_taxonomy(CONF)
     ingest(lake, s, tax, "demo-bronze")
-    build_silver(lake, s, tax, "demo-silver")
+    silver_stats = build_silver(lake, s, tax, "demo-silver")
     first = date.fromisoformat(s.generator.start_date)
     last = first + timedelta(days=DEMO_DAYS - 1)
     # weekly gold feature snapshots from day 14 to "now" (the day after the last day)
     dates = resolve_as_of(lake, s, start=first + timedelta(days=14), end=last + timedelta(days=1))
     build_features(lake, s, tax, dates)
-    return Demo(s, lake, tax, first, last, dates, tmp)
+    return Demo(s, lake, tax, first, last, dates, tmp, silver_stats)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that change the shared demo lake (erasure deletes a subject, a late file
+    lands) run after every test that only reads it."""
+    items.sort(key=lambda item: item.module.__name__.endswith("test_governance"))

@@ -86,7 +86,10 @@ def test_retention_boundaries_dry_run_and_rerun(retained) -> None:
         SLA_BREACHES.name: 1,
     }
     again = enforce_retention(lake, s, "r2", today=TODAY)
-    assert all(t.rows_deleted == 0 and t.files_removed == 0 for t in again)
+    assert [(t.table, t.rows_deleted, t.files_removed) for t in again] == [
+        (DAILY_KPIS.name, 0, 0),
+        (SLA_BREACHES.name, 0, 0),
+    ]
 
 
 def test_retention_config_errors_name_the_key(retained) -> None:
@@ -99,13 +102,16 @@ def test_retention_config_errors_name_the_key(retained) -> None:
 # ----------------------------------------------------------------------------- erasure
 
 
-def subject(demo: Demo) -> dict:
-    """An identified, non-bot person of the demo with events in silver."""
-    path = Path(demo.settings.landing.truth_root) / "users" / "users.jsonl"
-    users = [json.loads(x) for x in path.read_text().splitlines()]
-    return next(
-        u for u in users if not u["is_bot"] and u["events"] > 20 and u["consent"] == "granted"
-    )
+def subjects(demo: Demo) -> list[dict]:
+    """Identified demo users (truth) whose pseudonym has silver events and features."""
+    lake, s = demo.lake, demo.settings
+    path = Path(s.landing.truth_root) / "users" / "users.jsonl"
+    users = {u["user_id"]: u for u in map(json.loads, path.read_text().splitlines())}
+    ids = lake.spark.createDataFrame([(u,) for u in sorted(users)], "user_id string")
+    ids = ids.withColumn("person_id", user_person_id(F.col("user_id"), s.privacy.pseudonym_key))
+    have = ids.join(lake.read("silver.events").select("person_id").distinct(), "person_id")
+    have = have.join(lake.read("gold.user_features").select("person_id").distinct(), "person_id")
+    return [users[r.user_id] for r in have.orderBy("user_id").collect()]
 
 
 def files_mentioning(root: str, needles: list[str]) -> list[str]:
@@ -239,7 +245,7 @@ def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, cap
     from jobs import erase_subjects
 
     lake, s = demo.lake, demo.settings
-    u = subject(demo)
+    u = subjects(demo)[0]
     raw = [u["user_id"], *[d["anonymous_id"] for d in u["devices"]]]
     pid = (
         lake.spark.range(1)

@@ -60,7 +60,7 @@ def test_gate_blocks_a_bad_model(trained) -> None:
 
     demo, client, champion = trained
     name = demo.settings.segments.model_name
-    strict = ["--conf", "segments.gate.min_silhouette=0.99"]
+    strict = ["--conf", "segments.gate.min_silhouette=0.99", "--conf", "segments.k_max=3"]
     assert train_segments.cli(demo.job_args(*strict)) == 0
     versions = client.search_model_versions(f"name = '{name}'")
     newest = max(versions, key=lambda v: int(v.version))
@@ -79,7 +79,9 @@ def test_assign_scores_everyone_and_records_drift(trained, record_property) -> N
     seg = lake.read("gold.user_segments").filter(F.col("as_of_date") == latest)
     persons = lake.read("gold.user_features").filter(F.col("as_of_date") == latest).count()
     assert seg.count() == persons
-    assert {r[0] for r in seg.select("model_version").distinct().collect()} == {champion.version}
+    assert {r[0] for r in seg.select("model_version").distinct().collect()} == {
+        str(champion.version)
+    }
     assert seg.filter("segment_name IS NULL OR segment_name = 'unnamed'").count() == 0
     drift = lake.read("ops.segment_drift").filter(F.col("as_of_date") == latest).first()
     assert drift.psi == pytest.approx(0.0, abs=1e-9) and not drift.retrain_recommended

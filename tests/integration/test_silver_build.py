@@ -23,6 +23,7 @@ from behavior_lake.lake import Lake, make_lake
 from behavior_lake.silver.build import build_silver
 from behavior_lake.silver.conform import SILVER_REASONS
 from tests.conftest import CONF
+from tests.integration.conftest import Demo
 from tests.integration.test_bronze_ingest import make_settings
 
 TAX = load_taxonomy(CONF)
@@ -45,14 +46,9 @@ def lake_for(spark: SparkSession, s: Settings) -> Lake:
 
 
 @pytest.fixture(scope="module")
-def built(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("silver")
-    s = settings_for(tmp, users=40, days=5, late=2)
-    generate(spark, s.generator, s.landing.root, s.landing.truth_root)
-    lake = lake_for(spark, s)
-    ingest(lake, s, TAX, "r-bronze")
-    stats = build_silver(lake, s, TAX, "r-silver")
-    return s, lake, stats
+def built(demo: Demo):
+    """The shared demo lake (generator -> bronze -> silver, 5% bots, late arrivals)."""
+    return demo.settings, demo.lake, demo.silver_stats
 
 
 def test_counts_add_up_and_rerun_is_noop(built) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -165,10 +166,32 @@ def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Co
     return out
 
 
+# Tables whose spec is built at run time (from the taxonomy / feature config), so they are
+# not in the static registry.
+DYNAMIC = ("silver.events", "gold.user_features")
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+def known_tables(lake: Lake) -> set[str]:
+    """Declared tables, run-time ones, and every Delta table found under a local root."""
+    names = set(lake.specs) | set(DYNAMIC)
+    root = lake.root.removeprefix("file://")
+    if "://" not in root and os.path.isdir(root):
+        for layer in os.listdir(root):
+            d = os.path.join(root, layer)
+            if not os.path.isdir(d) or layer.startswith((".", "_")):
+                continue
+            for t in os.listdir(d):
+                name = f"{layer}.{t}"
+                if os.path.isdir(os.path.join(d, t, "_delta_log")) and TABLE_NAME.match(name):
+                    names.add(name)
+    return names
+
+
 def subject_tables(lake: Lake) -> list[tuple[str, list[str]]]:
     """Existing tables that can hold rows about a person."""
     out = []
-    for name in sorted(lake.specs):
+    for name in sorted(known_tables(lake)):
         if name in KEEP or not lake.exists(name):
             continue
         cols = lake.schema(name).fieldNames()

@@ -253,9 +253,19 @@ class DeltaRsLake(Lake):
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
         dt = self._table(table)
         hours = int(retention_hours) if retention_hours is not None else None
-        removed = dt.vacuum(
-            retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
+        # delta-rs lists every expired tombstone, also those whose file is already gone
+        # (an earlier vacuum): report only the files this call really deletes
+        root = self.path(table)
+        candidates = dt.vacuum(
+            retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=True
         )
+        present = {
+            c
+            for c in candidates
+            if os.path.exists(c if os.path.isabs(c) else os.path.join(root, c))
+        }
+        dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True)
+        removed = sorted(present)
         self._clean_staging(table, hours if hours is not None else 168)
         log.info("vacuum %s: %d file(s) removed", table, len(removed))
         return list(removed)

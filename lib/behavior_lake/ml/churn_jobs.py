@@ -142,7 +142,7 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         fit_rows = train.filter(F.col("as_of_date").isin(fit_cuts))
         cal_rows = train.filter(F.col("as_of_date") == F.lit(train_cuts[-1]))
         results: dict[str, tuple[PipelineModel, Metrics, bool]] = {}
-        for kind in KINDS:
+        for kind in cfg.models or KINDS:
             model = fit_classifier(fit_rows, kind, features, fills, cfg)
             model, calibrated = _maybe_calibrate(model, cal_rows, cfg, fit_cuts != train_cuts)
             m = evaluate(probability(model, holdout), cfg)

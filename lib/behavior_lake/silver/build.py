@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import Row, SparkSession
@@ -179,8 +179,8 @@ def build_silver(
     else:
         # Bronze keeps a shorter window than silver (retention): a recomputed person only
         # replaces rows from bronze's first day on; their older silver rows are kept.
-        horizon = bronze.agg(F.min(F.to_date("event_ts"))).first()[0]
         kept_old = kept_old_sessions = 0
+        horizon = _bronze_horizon(lake, bronze)
         if horizon is not None:
             old_events = (
                 lake.read(events_spec.name)
@@ -265,6 +265,23 @@ def _spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
             spark.conf.unset(key)
         else:
             spark.conf.set(key, old)
+
+
+def _bronze_horizon(lake: Lake, bronze) -> date | None:
+    """bronze's first event day once retention has deleted from it, else None (bronze
+    then holds every person's whole history and nothing older needs keeping)."""
+    runs = "ops.retention_runs"
+    if not lake.exists(runs):
+        return None
+    hit = (
+        lake.read(runs)
+        .filter((F.col("table_name") == "bronze.events") & (F.col("rows_deleted") > 0))
+        .limit(1)
+        .count()
+    )
+    if not hit:
+        return None
+    return bronze.agg(F.min(F.to_date("event_ts"))).first()[0]
 
 
 def _inserted(result: WriteResult) -> int:
