@@ -18,14 +18,14 @@ from behavior_lake.lake import Lake, make_lake
 from behavior_lake.silver.build import SilverStats, build_silver
 from tests.conftest import CONF, lake_test_settings
 
-DEMO_USERS = 160
+DEMO_USERS = 120
 DEMO_DAYS = 42
 
 
 # Small, fast model settings for tests (the production defaults live in conf/base/ml.yml)
 FAST_ML = [
     "segments.k_min=3",
-    "segments.k_max=5",
+    "segments.k_max=4",
     "segments.bootstrap_rounds=1",
     "segments.max_iter=15",
     "churn.horizon_days=14",  # the demo covers 6 weeks: 30 days would leave no complete cutoff

@@ -99,6 +99,7 @@ def test_retrain_becomes_challenger_not_champion(trained) -> None:
         "--conf", "churn.gate.promote_pr_auc_margin=0.5",
         "--conf", "churn.models=[logistic_regression]",  # quicker: the gate is under test
         "--conf", "churn.survival=false",
+        "--conf", "churn.calibrate=false",
     )  # fmt: skip
     assert train_churn.cli(args) == 0
     challenger = tracking.version_by_alias(name, "challenger")

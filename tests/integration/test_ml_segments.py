@@ -37,8 +37,8 @@ def test_run_has_params_metrics_and_artifacts(trained) -> None:
     _, client, champion = trained
     run = client.get_run(champion.run_id)
     m = run.data.metrics
-    assert {"silhouette", "stability_ari", "chosen_k", "silhouette_k3", "silhouette_k5"} <= set(m)
-    assert 3 <= m["chosen_k"] <= 5 and -1 <= m["silhouette"] <= 1
+    assert {"silhouette", "stability_ari", "chosen_k", "silhouette_k3", "silhouette_k4"} <= set(m)
+    assert 3 <= m["chosen_k"] <= 4 and -1 <= m["silhouette"] <= 1
     assert sum(v for k, v in m.items() if k.startswith("segment_share_")) == pytest.approx(1.0)
     assert run.data.params["algorithm"] == "kmeans"
     arts = {a.path for a in client.list_artifacts(champion.run_id)}

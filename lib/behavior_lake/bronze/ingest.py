@@ -441,8 +441,10 @@ def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
     if ids.limit(1).count() == 0:
         return classified
     hashes = [r[0] for r in ids.collect()]  # one row per erased id: small
-    user = F.coalesce(F.col("user_id"), F.get_json_object("raw_line", "$.userId"))
-    anon = F.coalesce(F.col("anonymous_id"), F.get_json_object("raw_line", "$.anonymousId"))
+    from behavior_lake.governance.erasure import raw_field
+
+    user = F.coalesce(F.col("user_id"), raw_field("userId"))
+    anon = F.coalesce(F.col("anonymous_id"), raw_field("anonymousId"))
     hit = F.coalesce(F.sha2(user_person_id(user, key), 256).isin(hashes), F.lit(False)) | (
         F.coalesce(F.sha2(anon_hash(anon, key), 256).isin(hashes), F.lit(False))
     )

@@ -133,6 +133,12 @@ def resolve(lake: Lake, settings: Settings, req) -> Subject:
     return s
 
 
+def raw_field(name: str) -> Column:
+    """A top-level id from a raw line, also when the line is truncated or not JSON."""
+    found = F.regexp_extract(F.col("raw_line"), '"' + name + r'"\s*:\s*"([^"]*)"', 1)
+    return F.coalesce(F.get_json_object("raw_line", f"$.{name}"), F.when(found != "", found))
+
+
 def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Column | None:
     """Rows of `table` about the subject (None: the table holds no subject ids)."""
     persons, anons = list(subj.persons) or [""], list(subj.anons) or [""]
@@ -142,8 +148,8 @@ def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Co
         anon = F.col("anonymous_id")
         prev = F.col("previous_id") if "previous_id" in columns else F.lit(None)
         if "raw_line" in columns:
-            user = F.coalesce(user, F.get_json_object("raw_line", "$.userId"))
-            anon = F.coalesce(anon, F.get_json_object("raw_line", "$.anonymousId"))
+            user = F.coalesce(user, raw_field("userId"))
+            anon = F.coalesce(anon, raw_field("anonymousId"))
         conds += [
             user_person_id(user, key).isin(persons),
             anon_hash(anon, key).isin(anons),
