@@ -185,11 +185,7 @@ def test_subject_export_to_s3_compatible_store(demo: Demo, s3_server: str, capsy
     from jobs import export_subject
 
     lake, s = demo.lake, demo.settings
-    users = [
-        json.loads(x)
-        for x in (Path(s.landing.truth_root) / "users" / "users.jsonl").read_text().splitlines()
-    ]
-    u = [x for x in users if not x["is_bot"] and x["events"] > 20 and x["consent"] == "granted"][1]
+    u = subjects(demo)[1]
     boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="exports")
     args = demo.job_args(
         "--conf", f"governance.export_endpoint_url={s3_server}",
