@@ -281,7 +281,7 @@ class ChurnSettings:
     models: list[Literal["logistic_regression", "gbt"]] = field(
         default_factory=lambda: ["logistic_regression", "gbt"]
     )
-    lr_reg_param: float = 0.01
+    lr_reg_param: float = 0.1
     gbt_max_iter: int = 30
     gbt_max_depth: int = 4
     calibrate: bool = True  # isotonic, kept only when it lowers the Brier score

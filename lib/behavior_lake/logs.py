@@ -14,6 +14,10 @@ def set_context(**values: str) -> None:
     _CONTEXT.update(values)
 
 
+def get_context() -> dict[str, str]:
+    return dict(_CONTEXT)
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in _CONTEXT.items():

@@ -109,6 +109,7 @@ def run_tasks(
     """Run tasks in order; a failure skips its dependents, not unrelated tasks."""
     tasks = settings.pipeline.tasks
     results: dict[str, TaskResult] = {}
+    outer = logs.get_context()
     for i, name in enumerate(names, start=1):
         t = tasks[name]
         blocked = [d for d in t.depends_on if d in results and results[d].status != "success"]
@@ -131,7 +132,7 @@ def run_tasks(
                 log.exception("%s attempt %d crashed", name, attempt)
                 rc, res.detail = 1, f"{type(exc).__name__}: {exc}"
             finally:
-                logs.set_context(task="-")
+                logs.set_context(**outer)  # the job set its own run_id/job
             rec = runtime.LAST_RUN
             if rec is not None:
                 res.rows = rec.rows_out if rec.rows_out is not None else rec.rows_in
