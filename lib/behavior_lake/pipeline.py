@@ -13,6 +13,7 @@ from behavior_lake import logs, runtime
 from behavior_lake.config import ConfigError, Settings, TaskSettings
 from behavior_lake.contracts.ops import SLA_BREACHES
 from behavior_lake.lake import Lake
+from behavior_lake.lake.base import spec_rows
 
 log = logging.getLogger(__name__)
 JOBS = {
@@ -191,16 +192,7 @@ def sla_breaches(
 def record_breaches(lake: Lake, rows: Sequence[tuple]) -> None:
     if not rows:
         return
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    schema = T.StructType(
-        [T.StructField(f.name, f.dataType, True) for f in SLA_BREACHES.schema.fields[:-1]]
-    )
-    df = lake.spark.createDataFrame(list(rows), schema).withColumn(
-        "detected_at", F.current_timestamp()
-    )
-    lake.append(SLA_BREACHES.name, df)
+    lake.append(SLA_BREACHES.name, spec_rows(lake.spark, SLA_BREACHES, list(rows), "detected_at"))
 
 
 def summary(results: Sequence[TaskResult]) -> str:

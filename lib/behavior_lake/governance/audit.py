@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
-
 from behavior_lake.contracts.governance import AUDIT_LOG
 from behavior_lake.lake import Lake
+from behavior_lake.lake.base import spec_rows
 
 
 @dataclass(frozen=True)
@@ -24,12 +22,8 @@ def audit(lake: Lake, actor: str, run_id: str | None, events: Sequence[AuditEven
     """Append events; the log is only ever appended to (no job updates or deletes it)."""
     if not events:
         return
-    schema = T.StructType(
-        [T.StructField(f.name, f.dataType, True) for f in AUDIT_LOG.schema.fields[1:]]
-    )
     rows = [
         (actor, e.action, e.table, e.rows, (e.reason or None) and e.reason[:2000], run_id)
         for e in events
     ]
-    df = lake.spark.createDataFrame(rows, schema).withColumn("at", F.current_timestamp())
-    lake.append(AUDIT_LOG.name, df.select(*AUDIT_LOG.schema.fieldNames()))
+    lake.append(AUDIT_LOG.name, spec_rows(lake.spark, AUDIT_LOG, rows, stamp="at"))

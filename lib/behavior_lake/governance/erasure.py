@@ -39,7 +39,7 @@ from pyspark.sql import types as T
 from behavior_lake.config import Settings
 from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPPRESSION
 from behavior_lake.governance.audit import AuditEvent, audit
-from behavior_lake.governance.retention import vacuum_measured
+from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
 from behavior_lake.silver.pseudonym import anon_hash, user_person_id
 
@@ -208,19 +208,11 @@ def subject_tables(lake: Lake) -> list[tuple[str, list[str]]]:
 
 def leftover_files(lake: Lake, table: str) -> list[str]:
     """Data files on a local disk that the current version does not reference."""
-    root = lake.path(table).removeprefix("file://")
-    if "://" in root or not os.path.isdir(root):
+    on_disk = local_data_files(lake.path(table))
+    if not on_disk:
         return []
     active = {os.path.normpath(p.removeprefix("file://")) for p in lake.active_files(table)}
-    out = []
-    for d, dirs, files in os.walk(root):
-        dirs[:] = [x for x in dirs if x != "_delta_log"]
-        out += [
-            os.path.join(d, f)
-            for f in files
-            if f.endswith(".parquet") and os.path.normpath(os.path.join(d, f)) not in active
-        ]
-    return out
+    return sorted(p for p in on_disk if os.path.normpath(p) not in active)
 
 
 def verify(

@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 from behavior_lake.config import Settings
 from behavior_lake.contracts.governance import RETENTION_RUNS
 from behavior_lake.lake import Lake
+from behavior_lake.lake.base import spec_rows
 
 log = logging.getLogger(__name__)
 DATE_TYPES = (T.DateType, T.TimestampType, T.TimestampNTZType)
@@ -58,7 +59,8 @@ def check_rules(lake: Lake, settings: Settings) -> None:
             )
 
 
-def _local_files(root: str) -> dict[str, int]:
+def local_data_files(root: str) -> dict[str, int]:
+    """Data files (path -> bytes) under a table on a local disk; {} elsewhere."""
     path = root.removeprefix("file://")
     if "://" in path or not os.path.isdir(path):
         return {}
@@ -74,7 +76,7 @@ def _local_files(root: str) -> dict[str, int]:
 
 def vacuum_measured(lake: Lake, table: str, hours: float) -> tuple[int, int | None]:
     """Vacuum; returns (files removed, bytes freed — None when not on a local disk)."""
-    before = _local_files(lake.path(table))
+    before = local_data_files(lake.path(table))
     removed = lake.vacuum(table, hours)
     if not before:
         return len(removed), None
@@ -141,10 +143,6 @@ def enforce_retention(
         for t in out
     ]  # fmt: skip
     if rows:
-        schema = T.StructType(
-            [T.StructField(f.name, f.dataType, True) for f in RETENTION_RUNS.schema.fields[:-1]]
-        )
-        df = lake.spark.createDataFrame(rows, schema).withColumn("run_at", F.current_timestamp())
         if not dry_run:
-            lake.append(RETENTION_RUNS.name, df)
+            lake.append(RETENTION_RUNS.name, spec_rows(lake.spark, RETENTION_RUNS, rows, "run_at"))
     return out

@@ -265,5 +265,18 @@ class Lake(ABC):
             )
 
 
+def spec_rows(
+    spark: SparkSession, spec: TableSpec, rows: list[tuple], stamp: str | None = None
+) -> DataFrame:
+    """A frame of `rows` (tuples in the spec's column order, `stamp` left out) typed by the
+    spec; the `stamp` column, when given, is filled with the current timestamp."""
+    fields = [f for f in spec.schema.fields if f.name != stamp]
+    schema = T.StructType([T.StructField(f.name, f.dataType, True) for f in fields])
+    df = spark.createDataFrame(rows, schema)
+    if stamp:
+        df = df.withColumn(stamp, F.current_timestamp())
+    return df.select(*spec.schema.fieldNames())
+
+
 def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
     return spark.createDataFrame([], schema)

@@ -24,6 +24,7 @@ from behavior_lake.contracts.ml import (
     SHADOW_COMPARISON,
 )
 from behavior_lake.lake import Lake, LakeError
+from behavior_lake.lake.base import spec_rows
 from behavior_lake.ml import plots, tracking
 from behavior_lake.ml.churn import (
     LABEL,
@@ -555,7 +556,7 @@ def score_churn(
             ]
             lake.overwrite(
                 SHADOW_COMPARISON.name,
-                lake.spark.createDataFrame(row, _nullable(SHADOW_COMPARISON.schema, drop=["compared_at"])).withColumn("compared_at", F.current_timestamp()),
+                spec_rows(lake.spark, SHADOW_COMPARISON, row, "compared_at"),
                 where=f"as_of_date = DATE'{day.isoformat()}'",
             )  # fmt: skip
             out.shadow_version, out.rank_correlation, out.top_overlap = (
@@ -578,12 +579,6 @@ def score_churn(
     good.unpersist()
     out.monitored = monitor(lake, settings)
     return out
-
-
-def _nullable(schema: T.StructType, drop: list[str] = ()) -> T.StructType:
-    return T.StructType(
-        [T.StructField(f.name, f.dataType, True) for f in schema.fields if f.name not in drop]
-    )
 
 
 def _reject(lake: Lake, bad: DataFrame, day: date, name: str, version: str) -> int:
@@ -613,7 +608,7 @@ def _scores(lake: Lake, good: DataFrame, name: str, mv, day: date, cap: int) -> 
     model = tracking.load_spark_model(name, mv.version)
     scored = probability(model, good).select("person_id", "as_of_date", PROB, "recency_days_event")
     expected = F.lit(None).cast("double")
-    try:
+    if (mv.tags or {}).get("survival") == "true":  # set by train_churn
         import mlflow.spark
 
         surv = mlflow.spark.load_model(f"runs:/{mv.run_id}/survival_model")
@@ -621,12 +616,8 @@ def _scores(lake: Lake, good: DataFrame, name: str, mv, day: date, cap: int) -> 
             scored.join(good, ["person_id", "as_of_date", "recency_days_event"])
         )
         expected = F.col("expected_active_days")
-    except Exception as exc:  # survival is optional: expected_active_days stays null
-        log.info(
-            "churn: no survival model with v%s (%s): expected_active_days left null",
-            mv.version,
-            type(exc).__name__,
-        )
+    else:
+        log.info("churn: v%s has no survival model: expected_active_days left null", mv.version)
     from pyspark.sql import Window
 
     order = Window.partitionBy(F.lit(1)).orderBy(F.desc(PROB), F.asc("person_id"))
@@ -694,9 +685,7 @@ def monitor(lake: Lake, settings: Settings) -> list[date]:
                     retrain,
                 )
             ]
-            df = lake.spark.createDataFrame(
-                row, _nullable(MODEL_MONITORING.schema, drop=["computed_at"])
-            ).withColumn("computed_at", F.current_timestamp())
+            df = spec_rows(lake.spark, MODEL_MONITORING, row, "computed_at")
             lake.overwrite(
                 MODEL_MONITORING.name, df,
                 where=f"as_of_date = DATE'{d.isoformat()}' AND model_version = '{version}'",

@@ -7,16 +7,16 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from behavior_lake.config import Settings
 from behavior_lake.contracts.ml import SEGMENT_DRIFT, USER_SEGMENTS
 from behavior_lake.lake import Lake, LakeError
+from behavior_lake.lake.base import spec_rows
 from behavior_lake.ml import plots, tracking
 from behavior_lake.ml.segments import (
     NAMING_RULES,
@@ -327,7 +327,9 @@ def assign_segments(lake: Lake, settings: Settings, as_of: date | None = None) -
     shares = shares_of(written, len(train_shares))
     psi = share_psi(shares, train_shares)
     retrain = psi > cfg.drift_psi_threshold
-    drift = lake.spark.createDataFrame(
+    drift = spec_rows(
+        lake.spark,
+        SEGMENT_DRIFT,
         [
             (
                 day,
@@ -339,10 +341,9 @@ def assign_segments(lake: Lake, settings: Settings, as_of: date | None = None) -
                 train_shares,
                 float(cfg.drift_psi_threshold),
                 retrain,
-                datetime.now(UTC).replace(tzinfo=None),
             )
         ],
-        T.StructType([T.StructField(f.name, f.dataType, True) for f in SEGMENT_DRIFT.schema]),
+        stamp="computed_at",
     )
     lake.ensure(SEGMENT_DRIFT.name)
     lake.overwrite(
