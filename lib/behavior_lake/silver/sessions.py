@@ -5,6 +5,11 @@ timeout. A run longer than `max_session_hours` is cut into consecutive slices of
 that length measured from its start (`is_split`). Sessions crossing midnight stay
 whole and are dated by their start. `session_id` = first 32 hex of
 sha256(person_id | start), so the same events always give the same ids.
+
+Cost: one shuffle by person and one sort by (event_ts, message_id); every window
+below shares that partitioning and order, so Spark stacks them on the sorted rows
+without another exchange or sort. The id is hashed once per session (at its
+first event) and carried forward, not once per event.
 """
 
 from __future__ import annotations
@@ -13,38 +18,46 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 ORDER = ("event_ts", "message_id")
+_TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
 
 
 def with_session_id(events: DataFrame, timeout_minutes: int, max_hours: int) -> DataFrame:
-    """Add session_id, session_start_ts and is_split to every event."""
+    """Add session_id, session_start_ts and is_split to every event.
+
+    `is_split` on an event marks that its session belongs to a run cut into slices
+    (the event lies in a later slice, or the run goes on past the event's slice);
+    `sessions_from_events` takes its maximum per session.
+    """
     by_person = Window.partitionBy("person_id").orderBy(*ORDER)
-    gap = F.col("event_ts").cast("long") - F.lag(F.col("event_ts").cast("long")).over(by_person)
-    starts = F.when(gap.isNull() | (gap > timeout_minutes * 60), 1).otherwise(0)
-    run = events.withColumn(
-        "_run",
-        F.sum(starts).over(by_person.rowsBetween(Window.unboundedPreceding, Window.currentRow)),
+    so_far = by_person.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    ts = F.col("event_ts").cast("long")
+    timeout, slice_s = timeout_minutes * 60, max_hours * 3600
+    # level 1: neighbours
+    step = events.withColumns(
+        {
+            "_prev": F.lag(ts).over(by_person),
+            "_next": F.lead(ts).over(by_person),
+        }
     )
-    run_w = Window.partitionBy("person_id", "_run")
-    run = run.withColumn("_run_start", F.min("event_ts").over(run_w))
-    slice_ = F.floor(
-        (F.col("event_ts").cast("long") - F.col("_run_start").cast("long")) / (max_hours * 3600)
-    )
-    run = run.withColumn("_slice", slice_).withColumn("is_split", F.max("_slice").over(run_w) > 0)
-    start = F.min("event_ts").over(Window.partitionBy("person_id", "_run", "_slice"))
-    run = run.withColumn("session_start_ts", start)
+    run_starts = F.col("_prev").isNull() | (ts - F.col("_prev") > timeout)
+    # level 2: start of the current run = latest run start so far (times only grow)
+    step = step.withColumn("_run_start", F.max(F.when(run_starts, ts)).over(so_far))
+    slice_of = lambda t: F.floor((t - F.col("_run_start")) / slice_s)  # noqa: E731
+    slice_ = slice_of(ts)
+    new_session = run_starts | (slice_ != slice_of(F.col("_prev")))
+    continues = F.col("_next").isNotNull() & (F.col("_next") - ts <= timeout)
+    split_mark = (slice_ > 0) | (continues & (slice_of(F.col("_next")) != slice_))
     sid = F.substring(
-        F.sha2(
-            F.concat_ws(
-                "|",
-                F.col("person_id"),
-                F.date_format("session_start_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"),
-            ),
-            256,
-        ),
+        F.sha2(F.concat_ws("|", F.col("person_id"), F.date_format("event_ts", _TS_FORMAT)), 256),
         1,
         32,
     )
-    return run.withColumn("session_id", sid).drop("_run", "_run_start", "_slice")
+    # level 3: (start, id) of the latest session start so far, hashed only at starts
+    first = F.max(F.when(new_session, F.struct(F.col("event_ts").alias("ts"), sid.alias("id"))))
+    out = step.withColumns({"_first": first.over(so_far), "is_split": split_mark})
+    return out.withColumns(
+        {"session_start_ts": F.col("_first.ts"), "session_id": F.col("_first.id")}
+    ).drop("_prev", "_next", "_run_start", "_first")
 
 
 def sessions_from_events(events: DataFrame, engaged_min_seconds: int) -> DataFrame:
