@@ -60,10 +60,14 @@ def write_events(spark, n: int, path: str) -> None:
     out.repartition(8).write.mode("overwrite").parquet(path)
 
 
-def ours(spark, path: str) -> tuple[float, int]:
+def _files(path: str | list[str]) -> list[str]:
+    return [path] if isinstance(path, str) else list(path)
+
+
+def ours(spark, path: str | list[str]) -> tuple[float, int]:
     """with_session_id on every event, then one row per session (like silver.sessions)."""
     t0 = time.monotonic()
-    ev = spark.read.parquet(path)
+    ev = spark.read.parquet(*_files(path))
     n = (
         with_session_id(ev, TIMEOUT_MIN, MAX_HOURS)
         .groupBy("person_id", "session_id")
@@ -73,8 +77,11 @@ def ours(spark, path: str) -> tuple[float, int]:
     return time.monotonic() - t0, int(n)
 
 
-def duckdb_ref(path: str) -> tuple[float, int]:
+def duckdb_ref(path: str | list[str]) -> tuple[float, int]:
     import duckdb
+
+    files = [f"{p}/*.parquet" if os.path.isdir(p) else p for p in _files(path)]
+    source = "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])"
 
     con = duckdb.connect()
     con.execute("PRAGMA threads=2")
@@ -86,7 +93,7 @@ def duckdb_ref(path: str) -> tuple[float, int]:
                  CASE WHEN lag(event_ts) OVER w IS NULL
                         OR epoch(event_ts) - epoch(lag(event_ts) OVER w) > {TIMEOUT_MIN * 60}
                       THEN 1 ELSE 0 END AS start
-          FROM read_parquet('{path}/*.parquet')
+          FROM {source}
           WINDOW w AS (PARTITION BY person_id ORDER BY event_ts, message_id)
         ), r AS (
           SELECT person_id, sum(start) OVER (PARTITION BY person_id ORDER BY event_ts
@@ -99,7 +106,7 @@ def duckdb_ref(path: str) -> tuple[float, int]:
     return time.monotonic() - t0, int(n)
 
 
-def naive(spark, path: str) -> tuple[float, int]:
+def naive(spark, path: str | list[str]) -> tuple[float, int]:
     def count_sessions(ts: list) -> int:
         ts = sorted(ts)
         n, prev = 0, None
@@ -111,7 +118,7 @@ def naive(spark, path: str) -> tuple[float, int]:
 
     udf = F.udf(count_sessions, T.IntegerType())
     t0 = time.monotonic()
-    ev = spark.read.parquet(path)
+    ev = spark.read.parquet(*_files(path))
     n = (
         ev.groupBy("person_id")
         .agg(F.collect_list("event_ts").alias("ts"))

@@ -219,6 +219,9 @@ class SegmentSettings:
     min_segment_share: float = 0.02
     max_iter: int = 30
     seed: int = 42
+    # each feature is clipped to its [q, 1 - q] quantiles of the training data (0 = off),
+    # so a handful of extreme persons cannot claim a segment of their own
+    winsorize_quantile: float = 0.01
     features: list[str] = field(
         default_factory=lambda: [
             "events_30d",
@@ -284,7 +287,10 @@ class ChurnSettings:
     lr_reg_param: float = 0.1
     gbt_max_iter: int = 30
     gbt_max_depth: int = 4
-    calibrate: bool = True  # isotonic, kept only when it lowers the Brier score
+    calibrate: bool = True  # kept only when it lowers the Brier score on a held-back half
+    # platt: logistic on the classifier's margin (monotone: keeps the ranking, so PR AUC);
+    # isotonic: step function (can tie scores and cost ranking)
+    calibration_method: Literal["platt", "isotonic"] = "platt"
     survival: bool = True
     seed: int = 42
     gate: ChurnGate = field(default_factory=ChurnGate)

@@ -17,9 +17,11 @@ from behavior_lake.ml.segments import (
     adjusted_rand_index,
     ari_between,
     choose_k,
+    clip_bounds,
     derive_name,
     fit_range,
     gate,
+    make_pipeline,
     segment_names,
     share_psi,
 )
@@ -130,3 +132,19 @@ def test_pipeline_recovers_planted_blobs(spark: SparkSession) -> None:
     bisect = replace(cfg, algorithm="bisecting_kmeans", k_min=3, k_max=3)
     model = fit_range(df, bisect, {"bounce": 0.1})[0].model
     assert ari_between(model.transform(df), truth) == pytest.approx(1.0)
+
+
+def test_winsorizing_clips_to_training_quantiles_and_keeps_nulls(spark: SparkSession) -> None:
+    rows = [(f"p{i}", float(i), None if i == 7 else 1.0) for i in range(100)]
+    rows.append(("outlier", 1e6, 1.0))
+    df = spark.createDataFrame(rows, "person_id string, x double, y double")
+    cfg = SegmentSettings(k_min=2, k_max=2, features=["x", "y"], log_features=[], max_iter=5)
+    bounds = clip_bounds(df, cfg, {})
+    assert bounds["x"][0] <= 1.0 and 98.0 <= bounds["x"][1] < 1e6
+    model = make_pipeline(cfg, 2, {}, bounds).fit(df)
+    got = {r["person_id"]: (r["x__f"], r["y__f"]) for r in model.transform(df).collect()}
+    assert got["outlier"][0] == bounds["x"][1]  # clipped to the 99% quantile
+    assert got["p50"][0] == 50.0  # inside the bounds: unchanged
+    assert got["p7"][1] == 1.0  # missing: imputed by the median, not turned into a bound
+    off = clip_bounds(df, replace(cfg, winsorize_quantile=0.0), {})
+    assert off == {}

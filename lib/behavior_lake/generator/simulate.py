@@ -44,6 +44,12 @@ BOT_AGENTS = [
 ]
 JUNK_IDS = ["null", "undefined", "0", "anonymous", ""]
 CATEGORIES = ["shoes", "bags", "jackets", "watches", "toys", "books"]
+# Churners fade before they stop (as real churners do): over the FADE_DAYS before
+# churn_day their engagement level falls linearly to FADE_FLOOR. Sessions get shallower
+# (events and purchases scale with the level) and a little rarer (rate x (1 + level) / 2),
+# so behaviour trends carry signal that plain recency does not.
+FADE_DAYS = 28
+FADE_FLOOR = 0.2
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 6, 7, 6, 6, 6, 6, 7, 9, 10, 10, 8, 5, 2]
 
 
@@ -243,6 +249,13 @@ class _Session:
             self.emit("screen", None, {"name": kind.title()})
 
 
+def fade(churn_day: int | None, day: int) -> float:
+    """Session-rate multiplier on `day` for a person who churns on `churn_day`."""
+    if churn_day is None or churn_day - day > FADE_DAYS:
+        return 1.0
+    return FADE_FLOOR + (1 - FADE_FLOOR) * (churn_day - day) / FADE_DAYS
+
+
 def simulate_person(
     seed: int,
     idx: int,
@@ -258,7 +271,13 @@ def simulate_person(
     end_day = person.churn_day if person.churn_day is not None else days
     bot_days = {rng.randrange(days), rng.randrange(days)} if person.is_bot else set()
     for day in range(person.first_day, end_day):
-        n = (1 if day in bot_days else 0) if person.is_bot else _poisson(rng, p["spw"] / 7)
+        level = fade(person.churn_day, day)
+        n = (
+            (1 if day in bot_days else 0)
+            if person.is_bot
+            else _poisson(rng, p["spw"] / 7 * (1 + level) / 2)
+        )
+        today = p if level == 1.0 else dict(p, events=p["events"] * level, buy=p["buy"] * level)
         for _ in range(n):
             di = rng.randrange(len(person.devices))
             dev = person.devices[di]
@@ -272,7 +291,7 @@ def simulate_person(
                 for _ in range(rng.randint(300, 800)):
                     s.view(rng.choice(["home", "list", "product", "search"]))
             else:
-                _browse(s, rng, p, person, dev, device_sessions[di], di, identified)
+                _browse(s, rng, today, person, dev, device_sessions[di], di, identified)
             person.sessions += 1
             msgs.extend(s.out)
     person.events = len(msgs)

@@ -27,7 +27,7 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import AFTSurvivalRegression, IsotonicRegression
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from behavior_lake.config import ChurnSettings
@@ -37,6 +37,7 @@ LABEL = "churned"
 WEIGHT = "weight"
 VECTOR = "features_scaled"
 PROB = "churn_probability"
+PLATT_PROB = "_platt_probability"
 KEYS = ("person_id", "as_of_date")
 
 
@@ -187,13 +188,40 @@ def fit_isotonic(scored: DataFrame) -> PipelineModel:
     return PipelineModel(stages=[iso.fit(scored)])
 
 
+def fit_platt(scored: DataFrame) -> PipelineModel:
+    """Platt scaling: a logistic regression on the classifier's margin (rawPrediction is
+    [-m, m] for both LR and GBT). Monotone in the margin, so the ranking is unchanged."""
+    platt = LogisticRegression(
+        featuresCol="rawPrediction",
+        labelCol=LABEL,
+        rawPredictionCol="_platt_raw",
+        probabilityCol=PLATT_PROB,
+        predictionCol="_platt_prediction",
+        regParam=1e-6,
+        maxIter=100,
+    )
+    return PipelineModel(stages=[platt.fit(scored)])
+
+
+def fit_calibrator(scored: DataFrame, method: str) -> PipelineModel:
+    return fit_platt(scored) if method == "platt" else fit_isotonic(scored)
+
+
+def calibrated_column(df: DataFrame) -> Column | None:
+    """The calibrated probability of a scored frame, when its model has a calibrator."""
+    if PLATT_PROB in df.columns:
+        return vector_to_array(F.col(PLATT_PROB))[1]
+    if "p_calibrated" in df.columns:
+        return F.col("p_calibrated")
+    return None
+
+
 def probability(model: PipelineModel, df: DataFrame) -> DataFrame:
-    """Score with a churn PipelineModel: churn_probability (calibrated when it has the
-    isotonic stage, else the classifier's probability of class 1)."""
+    """Score with a churn PipelineModel: churn_probability (calibrated when it has a
+    Platt or isotonic stage, else the classifier's probability of class 1)."""
     out = raw_probability(model.transform(df))
-    if "p_calibrated" in out.columns:
-        return out.withColumn(PROB, F.col("p_calibrated"))
-    return out.withColumn(PROB, F.col("p_raw"))
+    cal = calibrated_column(out)
+    return out.withColumn(PROB, cal if cal is not None else F.col("p_raw"))
 
 
 def fit_survival(

@@ -31,6 +31,7 @@ from behavior_lake.ml.churn import (
     PROB,
     Metrics,
     active_days,
+    calibrated_column,
     calibration_table,
     capacity_for,
     complete_cutoffs,
@@ -38,8 +39,8 @@ from behavior_lake.ml.churn import (
     curve_points,
     default_features,
     evaluate,
+    fit_calibrator,
     fit_classifier,
-    fit_isotonic,
     fit_survival,
     labels,
     probability,
@@ -237,8 +238,8 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
 def _maybe_calibrate(
     model: PipelineModel, cal: DataFrame, cfg, separate: bool
 ) -> tuple[PipelineModel, bool]:
-    """Isotonic calibration fitted on half of the calibration slice, kept only if it lowers
-    the Brier score on the other half; then refitted on the whole slice."""
+    """Calibration (Platt or isotonic) fitted on half of the calibration slice, kept only
+    if it lowers the Brier score on the other half; then refitted on the whole slice."""
     if not (cfg.calibrate and separate):
         return model, False
     scored = raw_probability(model.transform(cal)).cache()
@@ -247,15 +248,15 @@ def _maybe_calibrate(
     if a.limit(1).count() == 0 or b.limit(1).count() == 0:
         scored.unpersist()
         return model, False
-    iso = fit_isotonic(a)
-    cal_b = iso.transform(b)
+    method = cfg.calibration_method
+    cal_b = fit_calibrator(a, method).transform(b)
     before = b.agg(F.avg((F.col("p_raw") - F.col(LABEL)) ** 2)).first()[0]
-    after = cal_b.agg(F.avg((F.col("p_calibrated") - F.col(LABEL)) ** 2)).first()[0]
-    log.info("churn: isotonic calibration Brier %.4f -> %.4f on the check half", before, after)
+    after = cal_b.agg(F.avg((calibrated_column(cal_b) - F.col(LABEL)) ** 2)).first()[0]
+    log.info("churn: %s calibration Brier %.4f -> %.4f on the check half", method, before, after)
     if after is None or before is None or after >= before:
         scored.unpersist()
         return model, False
-    full = fit_isotonic(scored)
+    full = fit_calibrator(scored, method)
     scored.unpersist()
     return PipelineModel(stages=[*model.stages, *full.stages]), True
 
@@ -419,7 +420,7 @@ cutoff; labels only from events at or after it). Holdout = the latest complete c
 ({cut}); training = earlier cutoffs. Class imbalance: {cfg.class_weight} instance weights.
 
 **Model.** {kind} on {len(features)} features (documented imputation, log1p, scaling);
-isotonic calibration {"applied (it lowered the Brier score)" if calibrated else "not applied"}.
+{cfg.calibration_method} calibration {"applied (it lowered the Brier score)" if calibrated else "not applied"}.
 
 | holdout metric | model | recency-only baseline |
 |---|---|---|

@@ -2,8 +2,9 @@
 
 The fitted PipelineModel takes raw gold.user_features columns: it applies the catalog's
 documented imputation (`coalesce(x, impute_value)`), a median Imputer for anything still
-missing, log1p for heavy-tailed counts, standard scaling, then the clustering model. So
-scoring needs nothing but a feature snapshot.
+missing, clipping to the training quantiles (winsorizing), log1p for heavy-tailed counts,
+standard scaling, then the clustering model. So scoring needs nothing but a feature
+snapshot.
 """
 
 from __future__ import annotations
@@ -35,21 +36,47 @@ def _t(name: str) -> str:
     return f"{name}__t"
 
 
-def make_pipeline(cfg: SegmentSettings, k: int, fills: Mapping[str, float]) -> Pipeline:
+Bounds = Mapping[str, tuple[float, float]]
+
+
+def _filled(c: str, fills: Mapping[str, float]) -> str:
+    if c in fills and fills[c] is not None:
+        return f"CAST(coalesce(`{c}`, {float(fills[c])!r}) AS DOUBLE)"
+    return f"CAST(`{c}` AS DOUBLE)"
+
+
+def clip_bounds(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]) -> Bounds:
+    """Per feature, the [q, 1 - q] quantiles of the training rows (empty when q = 0)."""
+    q = cfg.winsorize_quantile
+    if q <= 0:
+        return {}
     feats = list(cfg.features)
-    prep = ", ".join(
-        f"CAST(coalesce(`{c}`, {float(fills[c])!r}) AS DOUBLE) AS `{_f(c)}`"
-        if c in fills and fills[c] is not None
-        else f"CAST(`{c}` AS DOUBLE) AS `{_f(c)}`"
-        for c in feats
-    )
+    cols = train.selectExpr(*[f"{_filled(c, fills)} AS `{c}`" for c in feats])
+    qs = cols.approxQuantile(feats, [q, 1 - q], 0.001)
+    return {c: (v[0], v[1]) for c, v in zip(feats, qs, strict=True) if len(v) == 2}
+
+
+def make_pipeline(
+    cfg: SegmentSettings, k: int, fills: Mapping[str, float], bounds: Bounds | None = None
+) -> Pipeline:
+    feats = list(cfg.features)
+    bounds = bounds or {}
+
+    def prep(c: str) -> str:
+        x = _filled(c, fills)
+        if c in bounds:  # clip, but keep nulls null for the Imputer (greatest skips nulls)
+            lo, hi = bounds[c]
+            x = f"CASE WHEN {x} IS NULL THEN NULL ELSE least(greatest({x}, {lo!r}D), {hi!r}D) END"
+        return f"{x} AS `{_f(c)}`"
+
+    prep_sql = ", ".join(prep(c) for c in feats)
     logged = set(cfg.log_features)
     trans = ", ".join(
         f"log1p(greatest(`{_f(c)}`, 0D)) AS `{_t(c)}`" if c in logged else f"`{_f(c)}` AS `{_t(c)}`"
         for c in feats
     )
     stages = [
-        SQLTransformer(statement=f"SELECT *, {prep} FROM __THIS__"),
+        SQLTransformer(statement=f"SELECT *, {prep_sql} FROM __THIS__"),
         Imputer(inputCols=[_f(c) for c in feats], outputCols=[_f(c) for c in feats]).setStrategy(
             "median"
         ),
@@ -100,10 +127,18 @@ def shares_of(pred: DataFrame, k: int) -> dict[int, float]:
     return {i: counts.get(i, 0) / total for i in range(k)}
 
 
+def fit_pipeline(
+    data: DataFrame, cfg: SegmentSettings, k: int, fills: Mapping[str, float]
+) -> PipelineModel:
+    """Fit the whole pipeline on `data` (clip bounds from `data` too)."""
+    return make_pipeline(cfg, k, fills, clip_bounds(data, cfg, fills)).fit(data)
+
+
 def fit_range(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]) -> list[KResult]:
     out = []
+    bounds = clip_bounds(train, cfg, fills)
     for k in range(cfg.k_min, cfg.k_max + 1):
-        model = make_pipeline(cfg, k, fills).fit(train)
+        model = make_pipeline(cfg, k, fills, bounds).fit(train)
         pred = model.transform(train).select(VECTOR_COL, SEGMENT_COL).cache()
         shares = shares_of(pred, k)
         used = sum(1 for v in shares.values() if v > 0)
@@ -198,10 +233,10 @@ def stability(
         sample = train.sample(
             withReplacement=True, fraction=cfg.bootstrap_fraction, seed=cfg.seed + i
         )
-        model = make_pipeline(cfg, k, fills).fit(sample)
+        model = fit_pipeline(sample, cfg, k, fills)
         st.bootstrap_ari.append(ari_between(base, model.transform(train)))
     if previous is not None and previous.limit(1).count():
-        model = make_pipeline(cfg, k, fills).fit(previous)
+        model = fit_pipeline(previous, cfg, k, fills)
         st.previous_window_ari = ari_between(base, model.transform(train))
     return st
 
