@@ -10,8 +10,9 @@ ENV ?= local
 SIZES ?= 1000000,5000000
 PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install test test-delta-spark run generate pipeline lint format bench wheel clean check-java mlflow-ui databricks-bundle
+.PHONY: help install test test-delta-spark run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -65,7 +66,13 @@ format: $(STAMP) ## ruff fix + format
 	$(VENV)/bin/ruff check --fix lib jobs tests bench
 	$(VENV)/bin/ruff format lib jobs tests bench
 
-bench: check-java $(STAMP) ## Benchmarks (SIZES=1000000,5000000): rows/s and peak driver RSS
+bench: check-java $(STAMP) ## Per-stage pipeline benchmark (SIZES=1000000,5000000): time, events/s, driver memory, scaling, side by side
+	$(PY) bench/pipeline_bench.py --sizes $(SIZES) $(BENCH_ARGS)
+
+bench-sessions: check-java $(STAMP) ## Sessionization alone: ours vs DuckDB vs naive UDF (SIZES=...)
+	$(PY) bench/sessions_bench.py --sizes $(SIZES)
+
+bench-lake: check-java $(STAMP) ## Lake write/read throughput and driver memory (SIZES=...)
 	$(PY) bench/lake_bench.py --sizes $(SIZES)
 
 wheel: $(STAMP) ## Build the wheel into dist/

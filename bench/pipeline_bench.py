@@ -58,7 +58,7 @@ from behavior_lake.silver.sessions import sessions_from_events, with_session_id 
 from behavior_lake.spark import build_session  # noqa: E402
 from sessions_bench import duckdb_ref, naive, ours  # noqa: E402
 
-LINES_PER_PERSON = 290  # measured: 600 persons x 42 days -> ~175k landing lines
+LINES_PER_PERSON = 300  # measured: 600 persons x 42 days -> ~173k landing lines
 STAGES = (
     "bronze",
     "silver",
@@ -168,10 +168,10 @@ def delta_files(path: str) -> list[str]:
 
 
 def side_by_side(spark, settings, skip_naive: bool) -> dict:
+    """Sessionization ours vs DuckDB vs naive UDF on the silver.events files."""
     lake = open_lake(spark, settings)
     files = delta_files(lake.path("silver.events"))
-    events = lake.read("silver.events").count()
-    out: dict = {"silver_events": events, "silver_files": len(files)}
+    out: dict = {"silver_events": lake.read("silver.events").count(), "silver_files": len(files)}
     ours(spark, files)  # warm
     out["ours_s"], out["ours_sessions"] = ours(spark, files)
     out["duckdb_s"], out["duckdb_sessions"] = duckdb_ref(files)
@@ -180,18 +180,26 @@ def side_by_side(spark, settings, skip_naive: bool) -> dict:
         out["naive_s"], out["naive_sessions"] = naive(spark, files)
         out["naive_vs_ours"] = out["naive_s"] / out["ours_s"]
     out["same_session_counts"] = len({v for k, v in out.items() if k.endswith("_sessions")}) == 1
-    # erasure of one subject: only the files holding the person should be rewritten
+    return out
+
+
+def erase_one(spark, settings) -> dict:
+    """Delete one person from silver.events: only the files holding them are rewritten."""
+    lake = open_lake(spark, settings)
+    rows = lake.read("silver.events").count()
+    files = len(delta_files(lake.path("silver.events")))
     person = lake.read("silver.events").select("person_id").limit(1).first()[0]
+    t0 = time.monotonic()
     res = lake.delete("silver.events", F.col("person_id") == F.lit(person))
-    out["erase_one"] = {
-        "table_rows": events,
-        "table_files": len(files),
+    return {
+        "seconds": round(time.monotonic() - t0, 2),
+        "table_rows": rows,
+        "table_files": files,
         "rows_deleted": res.rows_deleted,
         "rows_rewritten": res.rows_written,
         "files_replaced": res.files_removed,
-        "rewritten_share": (res.rows_written or 0) / max(events, 1),
+        "rewritten_share": (res.rows_written or 0) / max(rows, 1),
     }
-    return out
 
 
 def run_size(spark, n: int, work: str, stages: list[str], skip_naive: bool) -> dict:
@@ -235,11 +243,16 @@ def run_size(spark, n: int, work: str, stages: list[str], skip_naive: bool) -> d
         if err:
             rec["error"] = err
         row["stages"][name] = rec
+        if name == "sessions":  # on the freshly built silver, before erasure/retention
+            row["side_by_side"] = side_by_side(spark, settings, skip_naive)
+            print(f"  side by side: {json.dumps(row['side_by_side'])}", flush=True)
         print(f"  {name:<16} {secs:8.1f} s {rec['events_per_s']:>10,} ev/s "
               f"py {rec['python_rss_mb']:.0f} MB jvm {rec['jvm_rss_mb']:.0f} MB "
               f"heap {rec['jvm_heap_mb']:.0f} MB{'  ERROR ' + err if err else ''}", flush=True)  # fmt: skip
-    row["side_by_side"] = side_by_side(spark, settings, skip_naive)
-    print(f"  side by side: {json.dumps(row['side_by_side'])}", flush=True)
+    if "side_by_side" not in row:
+        row["side_by_side"] = side_by_side(spark, settings, skip_naive)
+    row["side_by_side"]["erase_one"] = erase_one(spark, settings)
+    print(f"  erase one: {json.dumps(row['side_by_side']['erase_one'])}", flush=True)
     return row
 
 
