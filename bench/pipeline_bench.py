@@ -318,6 +318,30 @@ def markdown(doc: dict) -> str:
     return out
 
 
+def write(doc: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = doc["at"]
+    (out / f"pipeline-{stamp}.json").write_text(json.dumps(doc, indent=2, default=str))
+    md = markdown(doc)
+    (out / f"pipeline-{stamp}.md").write_text(md)
+    print("\n" + md)
+
+
+def merge(paths: list[str], out: Path) -> int:
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    rows = sorted((r for d in docs for r in d["results"]), key=lambda r: r["lines"])
+    doc = {
+        "benchmark": "pipeline_stages",
+        "at": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        "merged_from": [Path(p).name for p in paths],
+        "machine": docs[-1]["machine"],
+        "results": rows,
+        "scaling": scaling(rows),
+    }
+    write(doc, out)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=os.environ.get("SIZES", "1000000,5000000"))
@@ -325,7 +349,16 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the generated lakes")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="no run: combine earlier result files (sizes measured separately) into one "
+        "table with scaling ratios",
+    )
     args = ap.parse_args()
+    if args.merge:
+        return merge(args.merge, Path(args.out))
     sizes = sorted(int(x) for x in args.sizes.split(",") if x.strip())
     stages = [s for s in args.stages.split(",") if s]
     unknown = set(stages) - set(STAGES)
@@ -372,12 +405,7 @@ def main() -> int:
         "scaling": scaling(rows),
     }
     spark.stop()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"pipeline-{stamp}.json").write_text(json.dumps(doc, indent=2, default=str))
-    md = markdown(doc)
-    (out / f"pipeline-{stamp}.md").write_text(md)
-    print("\n" + md)
+    write(doc, Path(args.out))
     ok = all(r["side_by_side"]["same_session_counts"] for r in rows) and not any(
         "error" in s for r in rows for s in r["stages"].values()
     )
