@@ -46,14 +46,19 @@ def _filled(c: str, fills: Mapping[str, float]) -> str:
 
 
 def clip_bounds(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]) -> Bounds:
-    """Per feature, the [q, 1 - q] quantiles of the training rows (empty when q = 0)."""
+    """Per feature, the [q, 1 - q] quantiles of the training rows (empty when q = 0; a
+    feature whose quantiles are not finite numbers is left unclipped)."""
     q = cfg.winsorize_quantile
     if q <= 0:
         return {}
     feats = list(cfg.features)
     cols = train.selectExpr(*[f"{_filled(c, fills)} AS `{c}`" for c in feats])
     qs = cols.approxQuantile(feats, [q, 1 - q], 0.001)
-    return {c: (v[0], v[1]) for c, v in zip(feats, qs, strict=True) if len(v) == 2}
+    return {
+        c: (v[0], v[1])
+        for c, v in zip(feats, qs, strict=True)
+        if len(v) == 2 and all(math.isfinite(x) for x in v)
+    }
 
 
 def make_pipeline(
