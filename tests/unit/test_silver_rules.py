@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from pyspark.sql import functions as F
 from behavior_lake.config import SilverSettings
 from behavior_lake.contracts.bronze import BRONZE_EVENTS
 from behavior_lake.contracts.taxonomy import load_taxonomy
-from behavior_lake.silver.conform import with_status, with_typed_fields
+from behavior_lake.silver.conform import conform as conform_rows
 from behavior_lake.silver.identity import identity_links, with_person
 from behavior_lake.silver.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
 from behavior_lake.silver.sessions import sessions_from_events, with_session_id
@@ -94,12 +95,8 @@ def conform(spark: SparkSession, rows: list[tuple], s: SilverSettings | None = N
     b = bronze(spark, rows)
     links = identity_links(b, s.max_ids_per_person)
     resolved = with_person(b, links, KEY)
-    return (
-        resolved.transform(lambda d: with_typed_fields(d, TAX, s.kept_context_fields))
-        .transform(lambda d: with_status(d, TAX, s))
-        .drop("_v")
-        .cache()  # several assertions read the same small result
-    )
+    # several assertions read the same small result
+    return conform_rows(resolved, TAX, s, s.kept_context_fields).cache()
 
 
 def test_hmac_matches_python(spark: SparkSession) -> None:
@@ -331,3 +328,17 @@ def test_sessions_ignore_local_dst_jumps(spark: SparkSession) -> None:
     ev = sessions_input(spark, [("p", a.astimezone(UTC)), ("p", b.astimezone(UTC))])
     sess = sessions_from_events(ev.transform(lambda d: with_session_id(d, 30, 24)), 10).collect()
     assert len(sess) == 1 and sess[0]["duration_s"] == 120.0
+
+
+def test_conform_and_sessions_shuffle_twice_only(spark: SparkSession) -> None:
+    """Windows run on the narrow bronze rows: one shuffle by message_id (dedup), one by
+    person_id (rate, consent); sessionization reuses the person_id order -- no third
+    shuffle of the wide typed rows."""
+    s = SilverSettings()
+    b = bronze(spark, [bronze_row(f"m{i}", ts=T0 + timedelta(minutes=i)) for i in range(3)])
+    resolved = with_person(b, identity_links(b, s.max_ids_per_person), KEY)
+    local = spark.createDataFrame(resolved.collect(), resolved.schema)  # no upstream shuffles
+    kept = conform_rows(local, TAX, s, s.kept_context_fields).filter(F.col("_status") == "silver")
+    plan = with_session_id(kept, 30, 24)._jdf.queryExecution().executedPlan().toString()
+    keys = re.findall(r"Exchange hashpartitioning\((\w+)", plan)
+    assert keys == ["person_id", "message_id"]  # top-down: person_id above message_id

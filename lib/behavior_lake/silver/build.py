@@ -32,7 +32,7 @@ from behavior_lake.contracts.silver import (
 )
 from behavior_lake.contracts.taxonomy import Taxonomy
 from behavior_lake.lake import Lake, LakeError, WriteResult
-from behavior_lake.silver.conform import with_status, with_typed_fields
+from behavior_lake.silver.conform import conform
 from behavior_lake.silver.identity import (
     changed_persons,
     identity_links,
@@ -138,11 +138,9 @@ def build_silver(
     # evaluation of this one step is faster end to end; later steps read the cache.
     # (persist() plans the cached query, so the setting must hold from here.)
     with _spark_conf(spark, "spark.sql.codegen.wholeStage", "false"):
-        conformed = (
-            scope.transform(lambda d: with_typed_fields(d, taxonomy, s.kept_context_fields))
-            .transform(lambda d: with_status(d, taxonomy, s))
-            .drop("_v")
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        conformed = conform(scope, taxonomy, s, s.kept_context_fields).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         # One pass gives both the outcome counts and the reject reasons (small result).
         by_outcome = conformed.groupBy("_status", "reason").count().collect()
     counts: dict[str, int] = {}

@@ -68,8 +68,19 @@ def _get(path: str, typ: str) -> Column:
     return F.try_variant_get(F.col(V), path, typ)
 
 
-def _vtype(path: str) -> Column:
-    return F.schema_of_variant(_get(path, "variant"))
+def _consent_signal(v: Column) -> Column:
+    """The event's own analytics-consent signal (boolean, else null) from a parsed line."""
+
+    def signal(path: str) -> Column:
+        value = F.try_variant_get(v, path, "variant")
+        return F.when(
+            F.schema_of_variant(value) == "BOOLEAN", F.try_variant_get(v, path, "boolean")
+        )
+
+    return F.coalesce(
+        signal("$.context.consent.categoryPreferences.Analytics"),
+        signal("$.traits.consent.categoryPreferences.Analytics"),
+    )
 
 
 def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]) -> DataFrame:
@@ -122,16 +133,6 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
         F.when(_get("$.context.device.type", "string") == "desktop", F.lit("web")),
         F.lit("unknown"),
     )
-    consent = F.coalesce(
-        F.when(
-            _vtype("$.context.consent.categoryPreferences.Analytics") == "BOOLEAN",
-            _get("$.context.consent.categoryPreferences.Analytics", "boolean"),
-        ),
-        F.when(
-            _vtype("$.traits.consent.categoryPreferences.Analytics") == "BOOLEAN",
-            _get("$.traits.consent.categoryPreferences.Analytics", "boolean"),
-        ),
-    )
     context = (
         F.map_filter(
             F.create_map(
@@ -163,7 +164,6 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
             F.when(F.col("event_type") == "page", _get("$.properties.path", "string")),
             _get("$.context.page.path", "string"),
         ).alias("page_path"),
-        consent.alias("_consent_signal"),
         _get("$.context.userAgent", "string").alias("_user_agent"),
         context.alias("context"),
         revenue.alias("revenue"),
@@ -191,17 +191,19 @@ def _property_violation(taxonomy: Taxonomy) -> tuple[Column, Column]:
     )
 
 
-def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFrame:
-    """Dedup, time sanity, taxonomy validation, bots and consent -> `_status`, `reason`.
+def with_windows(df: DataFrame, s: SilverSettings) -> DataFrame:
+    """Everything that needs other rows, computed on the narrow bronze rows.
 
-    Built as a handful of wide projections (each `withColumn` costs a plan analysis)."""
-    events = taxonomy.events_frame(df.sparkSession).select(
-        "event", F.col("event_name").alias("_tax_name"), "category", "schema_version"
-    )
-    df = df.join(F.broadcast(events), on="event", how="left").withColumns(
-        {"_received": F.coalesce(F.col("received_at"), F.col("ingested_at"))}
-    )
+    Adds `_copy` (1 = first copy of a message_id), `_first_received`, `_received`,
+    `_future`, `is_ts_corrected` (and corrects `event_ts` under the `correct` policy),
+    `_per_hour` (the person's first copies in the event's clock hour) and `_consent`
+    (the person's latest consent signal at or before the event).
 
+    Cost: one shuffle by message_id, one by person_id. The two per-person windows
+    share it, and the last one leaves rows sorted by (person_id, event_ts,
+    message_id) -- the order sessionization needs, so it adds no shuffle or sort.
+    """
+    df = df.withColumns({"_received": F.coalesce(F.col("received_at"), F.col("ingested_at"))})
     first = Window.partitionBy("message_id").orderBy(
         "_received", "ingested_at", "source_file", "raw_line"
     )
@@ -221,9 +223,32 @@ def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFra
         }
     )
     is_dup = F.col("_copy") > 1
+    # Hash by person alone: both windows below are satisfied by it (no second shuffle).
+    df = df.repartition("person_id")
     hour = Window.partitionBy("person_id", F.date_trunc("hour", F.col("event_ts")))
     df = df.withColumns({"_per_hour": F.sum(F.when(~is_dup, 1).otherwise(0)).over(hour)})
+    # Consent as of each event: the person's latest signal at or before it.
+    signals = (
+        Window.partitionBy("person_id")
+        .orderBy("event_ts", "message_id")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    signal = _consent_signal(F.try_parse_json(F.col("raw_line")))
+    state = F.last(F.when(~is_dup, signal), ignorenulls=True).over(signals)
+    return df.withColumns({"_consent": F.coalesce(state, F.lit(s.consent_when_unknown == "grant"))})
 
+
+def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFrame:
+    """Dedup, time sanity, taxonomy validation, bots and consent -> `_status`, `reason`.
+
+    Needs the columns of `with_windows` and `with_typed_fields`; a projection only
+    (plus a broadcast join with the small taxonomy frame), so row order is kept."""
+    events = taxonomy.events_frame(df.sparkSession).select(
+        "event", F.col("event_name").alias("_tax_name"), "category", "schema_version"
+    )
+    df = df.join(F.broadcast(events), on="event", how="left")
+    fix = s.future_timestamp_policy == "correct"
+    is_dup = F.col("_copy") > 1
     beyond = (F.col("_received") - F.col("_first_received")) > F.expr(
         f"INTERVAL {s.dedup_lookback_days} DAYS"
     )
@@ -267,20 +292,7 @@ def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFra
         c = evaluated & F.coalesce(cond, F.lit(False))
         reason, detail = reason.when(c, code), detail.when(c, text)
 
-    # Consent as of each event: the person's latest signal at or before it.
-    signals = (
-        Window.partitionBy("person_id")
-        .orderBy("event_ts", "message_id")
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    )
-    state = F.last(F.when(~is_dup, F.col("_consent_signal")), ignorenulls=True).over(signals)
-    df = df.withColumns(
-        {
-            "reason": reason,
-            "detail": detail,
-            "_consent": F.coalesce(state, F.lit(s.consent_when_unknown == "grant")),
-        }
-    )
+    df = df.withColumns({"reason": reason, "detail": detail})
     status = (
         F.when(is_dup & ~beyond, F.lit("duplicate"))
         .when(F.col("reason").isNotNull(), F.lit("reject"))
@@ -297,4 +309,17 @@ def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFra
             "category": F.when(taxable, F.col("category")).otherwise(F.lit("identity")),
             "event_date": F.to_date("event_ts"),
         }
+    )
+
+
+def conform(
+    df: DataFrame, taxonomy: Taxonomy, s: SilverSettings, kept_context: list[str]
+) -> DataFrame:
+    """Bronze rows with person_id -> typed rows with `_status` (windows first, on the
+    narrow rows; then the wide typed projection and the rules, which keep the order)."""
+    return (
+        df.transform(lambda d: with_windows(d, s))
+        .transform(lambda d: with_typed_fields(d, taxonomy, kept_context))
+        .transform(lambda d: with_status(d, taxonomy, s))
+        .drop(V)
     )
