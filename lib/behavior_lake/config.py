@@ -41,6 +41,10 @@ class SparkSettings:
     # fetch_delta_package is true (needs a reachable Maven repository).
     delta_package: str = "io.delta:delta-spark_4.2_2.13:4.4.1"
     fetch_delta_package: bool = False
+    # Training sets up to this many rows are fitted from one cached partition: on small
+    # data Spark ML's cost is per job and per task (one job per solver iteration), not
+    # per row. 0 = keep the input's partitioning.
+    ml_single_partition_max_rows: int = 500_000
     extra: dict[str, str] = field(default_factory=dict)
 
 

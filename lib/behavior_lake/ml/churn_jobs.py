@@ -25,7 +25,7 @@ from behavior_lake.contracts.ml import (
 )
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.lake.base import spec_rows
-from behavior_lake.ml import plots, tracking
+from behavior_lake.ml import cached_for_training, plots, tracking
 from behavior_lake.ml.churn import (
     LABEL,
     PROB,
@@ -116,7 +116,7 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
 
     cfg = settings.churn
     data, cuts, last = training_set(lake, settings)
-    data = data.cache()
+    data, _ = cached_for_training(data, settings.spark.ml_single_partition_max_rows)
     features = _feature_list(lake, settings)
     fills = catalog_fills(lake)
     holdout_cut = cuts[-1]
@@ -266,11 +266,16 @@ def _survival(lake, data, cuts, last, features, fills, settings):
     days = active_days(lake.read("silver.events"))
     targets = survival_targets(days, cuts, last, cfg)
     rows = data.drop(LABEL).join(targets, ["person_id", "as_of_date"])
-    train = rows.filter(F.col("as_of_date") < F.lit(cuts[-1]))
+    train, n_train = cached_for_training(
+        rows.filter(F.col("as_of_date") < F.lit(cuts[-1])),
+        settings.spark.ml_single_partition_max_rows,
+    )
     hold = rows.filter(F.col("as_of_date") == F.lit(cuts[-1]))
-    if train.limit(1).count() == 0 or hold.limit(1).count() == 0:
+    if n_train == 0 or hold.limit(1).count() == 0:
+        train.unpersist()
         return None, None
     model = fit_survival(train, features, fills)
+    train.unpersist()
     pred = model.transform(hold).select("duration_days", "observed", "expected_active_days")
     n = pred.count()
     if n > C_INDEX_SAMPLE:

@@ -17,7 +17,7 @@ from behavior_lake.config import Settings
 from behavior_lake.contracts.ml import SEGMENT_DRIFT, USER_SEGMENTS
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.lake.base import spec_rows
-from behavior_lake.ml import plots, tracking
+from behavior_lake.ml import cached_for_training, plots, tracking
 from behavior_lake.ml.segments import (
     NAMING_RULES,
     SEGMENT_COL,
@@ -102,8 +102,10 @@ def train_segments(lake: Lake, settings: Settings, as_of: date | None = None) ->
     check_features(feats, list(cfg.log_features), "segments.log_features")
     fills = catalog_fills(lake)
     cols = ["person_id", *cfg.features]
-    train = feats.filter(F.col("as_of_date") == F.lit(day)).select(*cols).cache()
-    persons = train.count()
+    train, persons = cached_for_training(
+        feats.filter(F.col("as_of_date") == F.lit(day)).select(*cols),
+        settings.spark.ml_single_partition_max_rows,
+    )
     if persons < cfg.k_max * 5:
         raise LakeError(
             f"snapshot {day} has {persons} persons: too few to fit up to "
