@@ -64,18 +64,16 @@ def _ppath(name: str) -> str:
     return f"$.properties['{name}']"
 
 
-def _get(path: str, typ: str) -> Column:
-    return F.try_variant_get(F.col(V), path, typ)
+def _get(path: str, typ: str, v: Column | None = None) -> Column:
+    return F.try_variant_get(F.col(V) if v is None else v, path, typ)
 
 
 def _consent_signal(v: Column) -> Column:
     """The event's own analytics-consent signal (boolean, else null) from a parsed line."""
 
     def signal(path: str) -> Column:
-        value = F.try_variant_get(v, path, "variant")
-        return F.when(
-            F.schema_of_variant(value) == "BOOLEAN", F.try_variant_get(v, path, "boolean")
-        )
+        is_bool = F.schema_of_variant(_get(path, "variant", v)) == "BOOLEAN"
+        return F.when(is_bool, _get(path, "boolean", v))
 
     return F.coalesce(
         signal("$.context.consent.categoryPreferences.Analytics"),
