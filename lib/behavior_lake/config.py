@@ -45,6 +45,12 @@ class SparkSettings:
     # data Spark ML's cost is per job and per task (one job per solver iteration), not
     # per row. 0 = keep the input's partitioning.
     ml_single_partition_max_rows: int = 500_000
+    # Where the per-run caches that grow with the data (bronze: one batch of classified
+    # lines; silver: the conformed rows of the affected persons) are kept. DISK_ONLY
+    # bounds the heap they need to one column batch per task, whatever the batch size;
+    # MEMORY_AND_DISK keeps them in storage memory when it fits (clusters with
+    # plenty of executor memory).
+    large_cache_level: Literal["DISK_ONLY", "MEMORY_AND_DISK"] = "DISK_ONLY"
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 from behavior_lake.config import Settings
 
@@ -27,6 +28,12 @@ BASE_CONF = {
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
     "spark.ui.showConsoleProgress": "false",
 }
+
+
+def persist_large(df: DataFrame, settings: Settings) -> DataFrame:
+    """Persist a cache that grows with the input at `spark.large_cache_level`."""
+    level = getattr(StorageLevel, settings.spark.large_cache_level)
+    return df.persist(level)
 
 
 class JavaMissingError(RuntimeError):

@@ -6,7 +6,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from behavior_lake.bronze.drift import detect_drift
-from behavior_lake.bronze.parse import with_envelope
+from behavior_lake.bronze.parse import properties_variant, with_envelope
 from behavior_lake.contracts.taxonomy import load_taxonomy
 from tests.conftest import CONF
 
@@ -24,9 +24,8 @@ def line(event: str, props: dict, mtype: str = "track") -> str:
     return json.dumps(m)
 
 
-def test_drift_kinds(spark: SparkSession) -> None:
-    taxonomy = load_taxonomy(CONF)
-    lines = [
+def _lines() -> list[str]:
+    return [
         line("Product Viewed", {"product_id": "p", "price": 3}),  # integer ok for number
         line("Product Viewed", {"product_id": "p", "price": 3.5}),  # ok
         line("Product Viewed", {"product_id": "p", "price": "3.50"}),  # type_mismatch
@@ -36,9 +35,10 @@ def test_drift_kinds(spark: SparkSession) -> None:
         line("Wishlist Shared", {"x": 1}),  # unknown_event
         line("", {"path": "/", "utm": "x"}, mtype="page"),  # new_property on page
     ]
-    df = spark.createDataFrame([(x,) for x in lines], "raw_line string").transform(with_envelope)
-    got = detect_drift(df, taxonomy)
-    expected = spark.createDataFrame(
+
+
+def _expected(spark: SparkSession):
+    return spark.createDataFrame(
         [
             ("track", "Wishlist Shared", None, "unknown_event", None, None, 1),
             ("track", "Product Viewed", "price", "type_mismatch", "number", "string", 1),
@@ -48,9 +48,27 @@ def test_drift_kinds(spark: SparkSession) -> None:
         "event_type string, event string, property string, drift_kind string, "
         "expected_type string, observed_type string, count long",
     )
-    assert_df_equality(
-        got.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True
+
+
+def test_drift_kinds(spark: SparkSession) -> None:
+    taxonomy = load_taxonomy(CONF)
+    df = spark.createDataFrame([(x,) for x in _lines()], "raw_line string").transform(with_envelope)
+    expected = _expected(spark)
+    got = detect_drift(df, taxonomy).select(*expected.columns)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_drift_from_the_cached_properties_alone(spark: SparkSession) -> None:
+    """Bronze ingest caches only the properties VARIANT (`_props`), not the parsed line."""
+    taxonomy = load_taxonomy(CONF)
+    parsed = spark.createDataFrame([(x,) for x in _lines()], "raw_line string").transform(
+        with_envelope
     )
+    narrow = parsed.select("event_type", "event", properties_variant())
+    assert "_v" not in narrow.columns
+    expected = _expected(spark)
+    got = detect_drift(narrow, taxonomy).select(*expected.columns)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_taxonomy_loads_and_names_events() -> None:

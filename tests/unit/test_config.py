@@ -84,3 +84,22 @@ def test_missing_required_value(tmp_path) -> None:
     (tmp_path / "base" / "x.yml").write_text("lake: {engine: auto}\n")
     with pytest.raises(ConfigError, match=r"lake\.root: required value is missing"):
         load_settings("local", conf_dir=tmp_path)
+
+
+def test_large_cache_level_default_and_choice(spark) -> None:
+    from pyspark import StorageLevel
+
+    from behavior_lake.spark import persist_large
+
+    assert load_settings("local", conf_dir=CONF).spark.large_cache_level == "DISK_ONLY"
+    df = spark.range(3)
+    for level in ("DISK_ONLY", "MEMORY_AND_DISK"):
+        s = load_settings("local", [f"spark.large_cache_level={level}"], conf_dir=CONF)
+        cached = persist_large(df.select("id"), s)
+        try:
+            assert cached.storageLevel == getattr(StorageLevel, level)
+            assert cached.count() == 3
+        finally:
+            cached.unpersist()
+    with pytest.raises(ConfigError, match=r"spark\.large_cache_level: expected one of"):
+        load_settings("local", ["spark.large_cache_level=OFF_HEAP"], conf_dir=CONF)

@@ -7,7 +7,7 @@ import uuid
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from behavior_lake.bronze.parse import V
+from behavior_lake.bronze.parse import PROPS, properties_variant
 from behavior_lake.contracts.taxonomy import Taxonomy
 
 
@@ -41,8 +41,10 @@ def compatible(expected: Column, observed: Column) -> Column:
 
 def detect_drift(events: DataFrame, taxonomy: Taxonomy) -> DataFrame:
     """Drift rows (event_type, event, property, drift_kind, expected_type, observed_type,
-    count) for loadable track/page/screen rows of one batch. Needs the `_v` column."""
+    count) for loadable track/page/screen rows of one batch. Needs `_props` (the
+    properties as VARIANT, as bronze ingest caches them) or the parsed line `_v`."""
     spark = events.sparkSession
+    properties = F.col(PROPS) if PROPS in events.columns else properties_variant()
     rows = events.filter(F.col("event_type").isin("track", "page", "screen"))
     known = taxonomy.events_frame(spark).select("event")
     props = taxonomy.properties_frame(spark).select("event", "property", "expected_type")
@@ -64,7 +66,7 @@ def detect_drift(events: DataFrame, taxonomy: Taxonomy) -> DataFrame:
 
     view = f"bl_drift_{uuid.uuid4().hex[:12]}"
     rows.join(F.broadcast(known), on="event", how="left_semi").select(
-        "event_type", "event", F.try_variant_get(F.col(V), "$.properties", "variant").alias("p")
+        "event_type", "event", properties.alias("p")
     ).createOrReplaceTempView(view)
     observed = spark.sql(
         f"SELECT event_type, event, e.key AS property, schema_of_variant(e.value) AS vt "

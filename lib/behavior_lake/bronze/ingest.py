@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.drift import detect_drift
-from behavior_lake.bronze.parse import classify_lines
+from behavior_lake.bronze.parse import classify_lines, properties_variant
 from behavior_lake.config import Settings
 from behavior_lake.contracts.bronze import (
     BRONZE_EVENTS,
@@ -34,6 +33,7 @@ from behavior_lake.contracts.bronze import (
 )
 from behavior_lake.contracts.taxonomy import Taxonomy
 from behavior_lake.lake import Lake, LakeError
+from behavior_lake.spark import persist_large
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,20 @@ def _file_quarantine(
     return spark.createDataFrame(rows, BRONZE_QUARANTINE.schema)
 
 
+_BATCH_COLS = ("ingest_batch_id", "ingested_at", "ingest_date")
+
+
+def _cached_columns() -> list:
+    """What the batch's writes and drift check read of the classified lines: the bronze
+    and quarantine columns, `_outcome` and the properties VARIANT. Not the parsed line
+    and the per-field JSON types, which would triple the cache."""
+    names = [c for c in BRONZE_EVENTS.schema.fieldNames() if c not in _BATCH_COLS]
+    names += [
+        c for c in BRONZE_QUARANTINE.schema.fieldNames() if c not in _BATCH_COLS + tuple(names)
+    ]
+    return [*names, "_outcome", properties_variant()]
+
+
 def ingest_batch(
     lake: Lake,
     settings: Settings,
@@ -264,7 +278,7 @@ def ingest_batch(
             keep_rates=settings.bronze.sampling,
         )
         classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
-        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+        classified = persist_large(classified.select(*_cached_columns()), settings)
         try:
             counts = {
                 (r["source_file"], r["_outcome"]): int(r["count"])
@@ -307,21 +321,13 @@ def ingest_batch(
             F.lit(ingested_at.date()).alias("ingest_date"),
         ]
         bronze = classified.filter(F.col("_outcome") == "bronze").select(
-            *[
-                c
-                for c in BRONZE_EVENTS.schema.fieldNames()
-                if c not in ("ingest_batch_id", "ingested_at", "ingest_date")
-            ],
+            *[c for c in BRONZE_EVENTS.schema.fieldNames() if c not in _BATCH_COLS],
             *batch_cols,
         )
         res = lake.append(BRONZE_EVENTS.name, bronze)
         stats.bronze_rows = res.rows_written
         quarantine = classified.filter(F.col("_outcome") == "quarantine").select(
-            *[
-                c
-                for c in BRONZE_QUARANTINE.schema.fieldNames()
-                if c not in ("ingest_batch_id", "ingested_at", "ingest_date")
-            ],
+            *[c for c in BRONZE_QUARANTINE.schema.fieldNames() if c not in _BATCH_COLS],
             *batch_cols,
         )
         stats.quarantined_rows = lake.append(BRONZE_QUARANTINE.name, quarantine).rows_written

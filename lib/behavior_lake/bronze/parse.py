@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
 
 V = "_v"  # the parsed line (VARIANT), dropped before writing
+PROPS = "_props"  # its `properties` (VARIANT): all schema-drift detection needs of it
 
 # Quarantine reason codes, in the order they are checked (first failing rule wins).
 REASONS = (
@@ -249,6 +250,11 @@ def with_outcome(df: DataFrame) -> DataFrame:
         .when(F.col("_sampled_out"), F.lit("sampled_out"))
         .otherwise(F.lit("bronze")),
     )
+
+
+def properties_variant() -> Column:
+    """The line's `properties` object as VARIANT (null when absent)."""
+    return F.try_variant_get(F.col(V), "$.properties", "variant").alias(PROPS)
 
 
 def classify_lines(

@@ -34,6 +34,7 @@ from behavior_lake.gold.features import (
 from behavior_lake.gold.kpis import daily_kpis
 from behavior_lake.gold.reports import check_funnels, funnels, paths, retention_cohorts
 from behavior_lake.lake import Lake, LakeError
+from behavior_lake.spark import persist_large
 
 log = logging.getLogger(__name__)
 USER_FEATURES = "gold.user_features"
@@ -161,7 +162,7 @@ def build_features(
     t0 = time.monotonic()
     events = lake.read("silver.events").select(*EVENT_COLS)
     events = events.filter(F.col("event_date") < F.lit(max(stats.as_of_dates)))
-    events = events.persist(StorageLevel.MEMORY_AND_DISK)
+    events = persist_large(events, settings)
     sessions = lake.read("silver.sessions")
     n_events = events.count()
     log.info(
@@ -244,7 +245,7 @@ def build_reports(lake: Lake, settings: Settings, taxonomy: Taxonomy) -> ReportS
                 "snake_case taxonomy event name"
             )
     stats = ReportStats()
-    events = lake.read("silver.events").select(*EVENT_COLS).persist(StorageLevel.MEMORY_AND_DISK)
+    events = persist_large(lake.read("silver.events").select(*EVENT_COLS), settings)
     sessions = lake.read("silver.sessions")
     outputs = [
         (DAILY_KPIS, lambda: daily_kpis(events, sessions)),

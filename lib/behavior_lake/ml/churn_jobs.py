@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -93,8 +94,11 @@ class ChurnTrainResult:
     reasons: list[str] = field(default_factory=list)
 
 
-def training_set(lake: Lake, settings: Settings) -> tuple[DataFrame, list[date], date]:
-    """Labeled rows (features as of each complete cutoff + churned)."""
+def training_set(
+    lake: Lake, settings: Settings, days: DataFrame | None = None
+) -> tuple[DataFrame, list[date], date]:
+    """Labeled rows (features as of each complete cutoff + churned). `days`: the
+    persons' active days (`active_days` of silver.events) when the caller has them."""
     cfg = settings.churn
     last = _last_event(lake)
     cuts = complete_cutoffs(snapshot_dates(lake), last, cfg)
@@ -105,7 +109,8 @@ def training_set(lake: Lake, settings: Settings) -> tuple[DataFrame, list[date],
             f"({last}); have {len(cuts)}. Build earlier snapshots (gold_features "
             "--from-date) or lower churn.horizon_days"
         )
-    days = active_days(lake.read("silver.events"))
+    if days is None:
+        days = active_days(lake.read("silver.events"))
     lab = labels(days, cuts, cfg)
     feats = lake.read(FEATURES).filter(F.col("as_of_date").isin(cuts))
     return feats.join(lab, ["person_id", "as_of_date"]), cuts, last
@@ -115,7 +120,9 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
     import mlflow
 
     cfg = settings.churn
-    data, cuts, last = training_set(lake, settings)
+    # Labels and survival targets both come from the active days: one scan of silver.
+    days = active_days(lake.read("silver.events")).persist(StorageLevel.MEMORY_AND_DISK)
+    data, cuts, last = training_set(lake, settings, days)
     data, _ = cached_for_training(data, settings.spark.ml_single_partition_max_rows)
     features = _feature_list(lake, settings)
     fills = catalog_fills(lake)
@@ -182,7 +189,7 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         c_index = None
         surv_model = None
         if cfg.survival:
-            surv_model, c_index = _survival(lake, data, cuts, last, features, fills, settings)
+            surv_model, c_index = _survival(days, data, cuts, last, features, fills, settings)
             if c_index is not None:
                 mlflow.log_metric("c_index", c_index)
         _log_churn_artifacts(
@@ -218,6 +225,7 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         mlflow.set_tag("aliases", ",".join(aliases) or "none")
         scored.unpersist()
     data.unpersist()
+    days.unpersist()
     log.info(
         "churn: %s v%s (%s) PR AUC %.3f vs base rate %.3f and recency-only %.3f; aliases %s in %.1fs",
         cfg.model_name,
@@ -261,9 +269,8 @@ def _maybe_calibrate(
     return PipelineModel(stages=[*model.stages, *full.stages]), True
 
 
-def _survival(lake, data, cuts, last, features, fills, settings):
+def _survival(days, data, cuts, last, features, fills, settings):
     cfg = settings.churn
-    days = active_days(lake.read("silver.events"))
     targets = survival_targets(days, cuts, last, cfg)
     rows = data.drop(LABEL).join(targets, ["person_id", "as_of_date"])
     train, n_train = cached_for_training(

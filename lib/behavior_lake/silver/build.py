@@ -40,6 +40,7 @@ from behavior_lake.silver.identity import (
     with_person,
 )
 from behavior_lake.silver.sessions import sessions_from_events, with_session_id
+from behavior_lake.spark import persist_large
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +139,7 @@ def build_silver(
     # evaluation of this one step is faster end to end; later steps read the cache.
     # (persist() plans the cached query, so the setting must hold from here.)
     with _spark_conf(spark, "spark.sql.codegen.wholeStage", "false"):
-        conformed = conform(scope, taxonomy, s, s.kept_context_fields).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
+        conformed = persist_large(conform(scope, taxonomy, s, s.kept_context_fields), settings)
         # One pass gives both the outcome counts and the reject reasons (small result).
         by_outcome = conformed.groupBy("_status", "reason").count().collect()
     counts: dict[str, int] = {}
@@ -161,7 +160,7 @@ def build_silver(
     kept = (
         conformed.filter(F.col("_status") == "silver")
         .transform(lambda d: with_session_id(d, s.session_timeout_minutes, s.max_session_hours))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .transform(lambda d: persist_large(d, settings))
     )
     events_out = kept.select(*events_spec.schema.fieldNames())
     sessions_out = sessions_from_events(kept, s.engaged_min_seconds)
