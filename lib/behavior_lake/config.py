@@ -46,7 +46,8 @@ class SparkSettings:
     # per row. 0 = keep the input's partitioning.
     ml_single_partition_max_rows: int = 500_000
     # Where the per-run caches that grow with the data (bronze: one batch of classified
-    # lines; silver: the conformed rows of the affected persons) are kept. DISK_ONLY
+    # lines; silver: the conformed and sessionized rows of the affected persons; gold:
+    # the silver.events columns it reads) are kept. DISK_ONLY
     # bounds the heap they need to one column batch per task, whatever the batch size;
     # MEMORY_AND_DISK keeps them in storage memory when it fits (clusters with
     # plenty of executor memory).

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.drift import detect_drift
@@ -233,7 +233,7 @@ def _file_quarantine(
 _BATCH_COLS = ("ingest_batch_id", "ingested_at", "ingest_date")
 
 
-def _cached_columns() -> list:
+def _cached_columns() -> list[str | Column]:
     """What the batch's writes and drift check read of the classified lines: the bronze
     and quarantine columns, `_outcome` and the properties VARIANT. Not the parsed line
     and the per-field JSON types, which would triple the cache."""
