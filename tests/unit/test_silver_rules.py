@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from behavior_lake.config import SilverSettings
 from behavior_lake.contracts.bronze import BRONZE_EVENTS
 from behavior_lake.contracts.taxonomy import load_taxonomy
+from behavior_lake.silver.conform import _consent_signal
 from behavior_lake.silver.conform import conform as conform_rows
 from behavior_lake.silver.identity import identity_links, with_person
 from behavior_lake.silver.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
@@ -254,6 +255,37 @@ def test_consent_withdrawal_applies_from_its_time(spark: SparkSession) -> None:
     assert statuses(granted)["c1"][0] == "silver"
 
 
+def test_consent_signal_is_the_boolean_under_context_else_traits(spark: SparkSession) -> None:
+    def at(where: str, value: object) -> dict:
+        return {where: {"consent": {"categoryPreferences": {"Analytics": value}}}}
+
+    lines = {
+        "bool": (at("context", False), False),
+        "string is no signal": (at("context", "true"), None),
+        "number falls back to traits": ({**at("context", 1), **at("traits", True)}, True),
+        "null falls back to traits": ({**at("context", None), **at("traits", False)}, False),
+        "context wins": ({**at("context", True), **at("traits", False)}, True),
+        "other case": (
+            {"context": {"consent": {"categoryPreferences": {"analytics": True}}}},
+            None,
+        ),
+        "context not an object": ({"context": [1], **at("traits", True)}, True),
+        "no consent": ({"properties": {"x": {"y": [1, {"z": 2}]}}}, None),
+    }
+    rows = [(k, json.dumps(v)) for k, (v, _) in lines.items()]
+    rows.append(
+        ("escaped key", '{"context":{"consent":{"categoryPreferences":{"An\\u0061lytics":true}}}}')
+    )
+    rows.append(("not an object", "[1]"))
+    df = spark.createDataFrame(rows, "case string, raw_line string")
+    got = {
+        r["case"]: r["signal"]
+        for r in df.select("case", _consent_signal(F.col("raw_line")).alias("signal")).collect()
+    }
+    want = {k: expected for k, (_, expected) in lines.items()}
+    assert got == {**want, "escaped key": True, "not an object": None}
+
+
 def test_typed_properties_and_minimized_context(spark: SparkSession) -> None:
     row = conform(
         spark,
@@ -261,13 +293,25 @@ def test_typed_properties_and_minimized_context(spark: SparkSession) -> None:
             bronze_row(
                 "t",
                 event="Order Completed",
-                props={"order_id": "o1", "revenue": 19.99, "currency": "EUR", "gift": True},
+                props={
+                    "order_id": "o1",
+                    "revenue": 19.99,
+                    "currency": "EUR",
+                    "gift": True,
+                    "note": {"to": "Ana", "tags": ["a", 1]},
+                    "n": 2.5,
+                },
             )
         ],
     ).first()
     assert row["properties"]["order_id"] == "o1"
     assert float(row["revenue"]) == pytest.approx(19.99)
-    assert row["properties_extra"] == {"gift": "true"}
+    # undeclared properties: scalars as their text, objects and arrays as JSON
+    assert row["properties_extra"] == {
+        "gift": "true",
+        "n": "2.5",
+        "note": '{"tags":["a",1],"to":"Ana"}',
+    }
     assert row["event_name"] == "order_completed" and row["category"] == "purchase"
     assert row["platform"] == "web"
     assert row["context"] == {"locale": "en-US", "library.name": "analytics.js"}

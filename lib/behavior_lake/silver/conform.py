@@ -35,6 +35,7 @@ _SPARK_TYPES: dict[str, T.DataType] = {
     "object": T.StringType(),
     "array": T.StringType(),
 }
+PV = "_pv"  # the parsed line's properties object (VARIANT), dropped after conform
 PLATFORM_BY_LIBRARY = {
     "analytics.js": "web",
     "analytics-ios": "ios",
@@ -60,49 +61,52 @@ def properties_type(taxonomy: Taxonomy) -> T.StructType:
     )
 
 
-def _ppath(name: str) -> str:
-    return f"$.properties['{name}']"
-
-
 def _get(path: str, typ: str, v: Column | None = None) -> Column:
     return F.try_variant_get(F.col(V) if v is None else v, path, typ)
 
 
-def _consent_signal(v: Column) -> Column:
-    """The event's own analytics-consent signal (boolean, else null) from a parsed line."""
+_CONSENT_AT = "struct<consent:struct<categoryPreferences:struct<Analytics:boolean>>>"
 
-    def signal(path: str) -> Column:
-        is_bool = F.schema_of_variant(_get(path, "variant", v)) == "BOOLEAN"
-        return F.when(is_bool, _get(path, "boolean", v))
 
+def _consent_signal(raw_line: Column) -> Column:
+    """The event's own analytics-consent signal (boolean, else null) from the raw line:
+    context.consent.categoryPreferences.Analytics, else the same under traits.
+
+    Read with a schema that holds only those two booleans, so the JSON parser skips the
+    rest of the line instead of building the whole document (the typed projection
+    parses each line once more, fully). A non-boolean value reads as null (JSON partial
+    results, Spark's default), like a missing one.
+    """
+    parsed = F.from_json(raw_line, f"struct<context:{_CONSENT_AT},traits:{_CONSENT_AT}>")
     return F.coalesce(
-        signal("$.context.consent.categoryPreferences.Analytics"),
-        signal("$.traits.consent.categoryPreferences.Analytics"),
+        *[parsed[k]["consent"]["categoryPreferences"]["Analytics"] for k in ("context", "traits")]
     )
 
 
 def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]) -> DataFrame:
     """Parse raw_line again and add the typed silver columns (no rows dropped)."""
     ptypes = property_types(taxonomy)
-    parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line")))
+    # The properties object is looked up once; every property below is one key away
+    # from it instead of two from the root.
+    parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line"))).withColumn(
+        PV, _get("$.properties", "variant")
+    )
     # Built as SQL text: one JVM call instead of thousands of Column round-trips.
     typed = parsed.selectExpr(
         "*",
         *[
-            taxonomy_type_sql(
-                f"schema_of_variant(try_variant_get({V}, '$.properties.{p}', 'variant'))"
-            )
+            taxonomy_type_sql(f"schema_of_variant(try_variant_get({PV}, '$.{p}', 'variant'))")
             + f" AS _pt_{p}"
             for p in ptypes
         ],
     )
     fields = []
     for p, t in ptypes.items():
-        path = f"'$.properties.{p}'"
+        path = f"'$.{p}'"
         if t in ("object", "array"):
-            get = f"to_json(try_variant_get({V}, {path}, 'variant'))"
+            get = f"to_json(try_variant_get({PV}, {path}, 'variant'))"
         else:
-            get = f"try_variant_get({V}, {path}, '{_SPARK_TYPES[t].simpleString()}')"
+            get = f"try_variant_get({PV}, {path}, '{_SPARK_TYPES[t].simpleString()}')"
         ok = compatible_sql(t, f"_pt_{p}")
         fields.append(f"'{p}', CASE WHEN _pt_{p} IS NOT NULL AND {ok} THEN {get} END")
     props_struct = F.expr("named_struct(" + ", ".join(fields) + ")") if fields else F.struct()
@@ -113,9 +117,9 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
             for x in (F.lit(e.name), F.array(*[F.lit(k) for k in sorted(e.properties)]))
         ]
     )
-    all_props = F.from_json(
-        F.to_json(_get("$.properties", "variant")), T.MapType(T.StringType(), T.StringType())
-    )
+    # Objects and arrays become their JSON text, scalars their text (a cast, no JSON
+    # round trip).
+    all_props = _get("$", "map<string,string>", F.col(PV))
     known = F.coalesce(F.element_at(declared, F.col("event")), F.array().cast("array<string>"))
     extra = F.map_filter(
         F.coalesce(all_props, F.create_map().cast("map<string,string>")),
@@ -148,7 +152,7 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
     revenue = (
         F.when(
             F.col("_pt_revenue").isin("integer", "number"),
-            _get("$.properties['revenue']", "decimal(18,2)"),
+            _get("$.revenue", "decimal(18,2)", F.col(PV)),
         )
         if "revenue" in ptypes
         else F.lit(None).cast("decimal(18,2)")
@@ -159,13 +163,13 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
         extra.alias("properties_extra"),
         platform.alias("platform"),
         F.coalesce(
-            F.when(F.col("event_type") == "page", _get("$.properties.path", "string")),
+            F.when(F.col("event_type") == "page", _get("$.path", "string", F.col(PV))),
             _get("$.context.page.path", "string"),
         ).alias("page_path"),
         _get("$.context.userAgent", "string").alias("_user_agent"),
         context.alias("context"),
         revenue.alias("revenue"),
-        _get("$.properties.currency", "string").alias("currency"),
+        _get("$.currency", "string", F.col(PV)).alias("currency"),
     )
 
 
@@ -231,7 +235,7 @@ def with_windows(df: DataFrame, s: SilverSettings) -> DataFrame:
         .orderBy("event_ts", "message_id")
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    signal = _consent_signal(F.try_parse_json(F.col("raw_line")))
+    signal = _consent_signal(F.col("raw_line"))
     state = F.last(F.when(~is_dup, signal), ignorenulls=True).over(signals)
     return df.withColumns({"_consent": F.coalesce(state, F.lit(s.consent_when_unknown == "grant"))})
 
@@ -319,5 +323,5 @@ def conform(
         df.transform(lambda d: with_windows(d, s))
         .transform(lambda d: with_typed_fields(d, taxonomy, kept_context))
         .transform(lambda d: with_status(d, taxonomy, s))
-        .drop(V)
+        .drop(V, PV)
     )
