@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.bronze.drift import compatible_sql, taxonomy_type_sql
-from behavior_lake.bronze.parse import V
+from behavior_lake.bronze.parse import PROPS as PV  # properties VARIANT, dropped after conform
+from behavior_lake.bronze.parse import V, properties_variant
 from behavior_lake.config import SilverSettings
 from behavior_lake.contracts.taxonomy import Taxonomy
 
@@ -35,7 +36,6 @@ _SPARK_TYPES: dict[str, T.DataType] = {
     "object": T.StringType(),
     "array": T.StringType(),
 }
-PV = "_pv"  # the parsed line's properties object (VARIANT), dropped after conform
 PLATFORM_BY_LIBRARY = {
     "analytics.js": "web",
     "analytics-ios": "ios",
@@ -89,7 +89,7 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
     # The properties object is looked up once; every property below is one key away
     # from it instead of two from the root.
     parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line"))).withColumn(
-        PV, _get("$.properties", "variant")
+        PV, properties_variant()
     )
     # Built as SQL text: one JVM call instead of thousands of Column round-trips.
     typed = parsed.selectExpr(
