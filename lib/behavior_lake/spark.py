@@ -28,6 +28,8 @@ BASE_CONF = {
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
     "spark.ui.showConsoleProgress": "false",
 }
+LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+LOCAL_LISTING_THRESHOLD = 100_000
 
 
 def persist_large(df: DataFrame, settings: Settings) -> DataFrame:
@@ -75,6 +77,10 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf["spark.driver.memory"] = sp.driver_memory
+        # The delta-rs engine hands Spark each table's file list. Above 32 paths Spark
+        # lists them with a distributed job (~1 s per table read here); on a local
+        # disk the driver stats them in milliseconds. Clusters keep Spark's default.
+        conf[LISTING_THRESHOLD] = str(LOCAL_LISTING_THRESHOLD)
         if sp.fetch_delta_package:
             conf["spark.jars.packages"] = sp.delta_package
     if wants_delta_spark:
@@ -90,8 +96,10 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         "spark.sql.session.timeZone",
         "spark.sql.parquet.outputTimestampType",
         "spark.sql.shuffle.partitions",
+        LISTING_THRESHOLD,
     ):
-        spark.conf.set(key, conf[key])
+        if key in conf:
+            spark.conf.set(key, conf[key])
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
     return spark
 

@@ -61,6 +61,20 @@ def test_append_and_read_back_types(items: Lake, spark: SparkSession) -> None:
     assert_df_equality(back, df, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_read_many_files_lists_on_the_driver(items: Lake, spark: SparkSession) -> None:
+    # One file per day over 40 days: more paths than Spark's distributed-listing default (32)
+    from datetime import timedelta
+
+    from behavior_lake.spark import LISTING_THRESHOLD, LOCAL_LISTING_THRESHOLD
+
+    assert spark.conf.get(LISTING_THRESHOLD) == str(LOCAL_LISTING_THRESHOLD)
+    data = [(*r[:4], date(2026, 1, 1) + timedelta(days=r[0] // 2)) for r in rows(range(80))]
+    items.append("test.items", frame(spark, data).repartition(1))
+    assert len(items.active_files("test.items")) == 40
+    back = items.read("test.items")
+    assert_df_equality(back, frame(spark, data), ignore_row_order=True, ignore_nullable=True)
+
+
 def test_read_empty_table_has_schema(items: Lake) -> None:
     df = items.read("test.items")
     assert df.schema.fieldNames() == SCHEMA.fieldNames()
