@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -73,6 +74,23 @@ def test_read_many_files_lists_on_the_driver(items: Lake, spark: SparkSession) -
     assert len(items.active_files("test.items")) == 40
     back = items.read("test.items")
     assert_df_equality(back, frame(spark, data), ignore_row_order=True, ignore_nullable=True)
+
+
+def test_partitioned_write_makes_one_file_per_value_for_small_data(
+    items: Lake, spark: SparkSession
+) -> None:
+    # 4 input partitions x 3 days would be up to 12 files without the rebalance
+    items.append("test.items", frame(spark, rows(range(30))).repartition(4))
+    assert len(items.active_files("test.items")) == 3
+
+
+def test_rebalance_keys_are_partitions_then_person(spark: SparkSession) -> None:
+    from behavior_lake.lake.base import rebalanced_for_write
+
+    df = spark.createDataFrame([("p1", date(2026, 1, 1))], "person_id string, event_date date")
+    plan = rebalanced_for_write(df, ("event_date",))._jdf.queryExecution().analyzed().toString()
+    assert re.search(r"RebalancePartitions \[event_date#\d+, person_id#\d+\]", plan), plan
+    assert rebalanced_for_write(df, ()) is df  # unpartitioned tables: written as they come
 
 
 def test_read_empty_table_has_schema(items: Lake) -> None:

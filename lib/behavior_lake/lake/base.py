@@ -278,5 +278,25 @@ def spec_rows(
     return df.select(*spec.schema.fieldNames())
 
 
+CLUSTER_COLUMN = "person_id"
+
+
+def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFrame:
+    """Spread a partitioned table's rows over write tasks by partition value (and person,
+    when the table has `person_id`), letting adaptive execution size the tasks.
+
+    Without it every task writes one file per partition value it holds: tasks x days
+    small files, whatever the data size. With it a day's rows land in as few files as
+    their size needs (~64 MB, `spark.sql.adaptive.advisoryPartitionSizeInBytes`), each
+    holding whole persons, so an erasure rewrites only the files of that person's hash.
+    """
+    if not partition_by:
+        return df
+    keys = [*partition_by]
+    if CLUSTER_COLUMN in df.columns and CLUSTER_COLUMN not in keys:
+        keys.append(CLUSTER_COLUMN)
+    return df.hint("rebalance", *keys)
+
+
 def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
     return spark.createDataFrame([], schema)

@@ -41,6 +41,7 @@ from behavior_lake.lake.base import (
     WriteResult,
     conform,
     empty_frame,
+    rebalanced_for_write,
     schema_differences,
 )
 
@@ -310,6 +311,7 @@ class DeltaRsLake(Lake):
         root = self.path(table)
         parts = list(dt.metadata().partition_columns)
         stage = os.path.join(root, "_staging", uuid.uuid4().hex)
+        df = rebalanced_for_write(df, parts)
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if parts:
             writer = writer.partitionBy(*parts)

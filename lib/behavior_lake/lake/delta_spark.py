@@ -17,6 +17,7 @@ from behavior_lake.lake.base import (
     TableSpec,
     WriteResult,
     conform,
+    rebalanced_for_write,
     schema_differences,
 )
 
@@ -88,6 +89,7 @@ class DeltaSparkLake(Lake):
     def _write(self, table: str, df: DataFrame, mode: str, evolve: bool, **options: str):
         self.ensure(table)
         df, _ = conform(df, self.schema(table), table, evolve)
+        df = rebalanced_for_write(df, self.partition_columns(table))
         writer = df.write.format("delta").mode(mode)
         if evolve:
             writer = writer.option("mergeSchema", "true")
