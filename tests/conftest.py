@@ -20,7 +20,11 @@ CONF = REPO / "conf"
 # Delta JVM package, which needs a reachable Maven repository.
 WANT_DELTA_SPARK = os.environ.get("BEHAVIOR_LAKE_TEST_DELTA_SPARK") == "1"
 TEST_SPARK_CONF = {
-    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+    # C1 only (fast warm-up for short tests); its default 48 MB code cache fills up over
+    # the whole suite ("CodeCache is full", then the JVM dies), so it is raised.
+    "spark.driver.extraJavaOptions": (
+        "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+    ),
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",

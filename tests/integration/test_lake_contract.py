@@ -91,6 +91,11 @@ def test_rebalance_keys_are_partitions_then_person(spark: SparkSession) -> None:
     plan = rebalanced_for_write(df, ("event_date",))._jdf.queryExecution().analyzed().toString()
     assert re.search(r"RebalancePartitions \[event_date#\d+, person_id#\d+\]", plan), plan
     assert rebalanced_for_write(df, ()) is df  # unpartitioned tables: written as they come
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:  # no adaptive execution: a rebalance would put a whole day in one task
+        assert rebalanced_for_write(df, ("event_date",)) is df
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", "true")
 
 
 def test_read_empty_table_has_schema(items: Lake) -> None:

@@ -292,6 +292,10 @@ def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFram
     """
     if not partition_by:
         return df
+    # Without adaptive execution a rebalance is a plain hash repartition: one task
+    # would write all of a day. Leave such writes as they come.
+    if df.sparkSession.conf.get("spark.sql.adaptive.enabled", "true").lower() != "true":
+        return df
     keys = [*partition_by]
     if CLUSTER_COLUMN in df.columns and CLUSTER_COLUMN not in keys:
         keys.append(CLUSTER_COLUMN)

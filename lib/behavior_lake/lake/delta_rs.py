@@ -241,7 +241,9 @@ class DeltaRsLake(Lake):
     def delete(self, table: str, where: str | Column) -> WriteResult:
         dt = self._table(table)
         plan = self._plan_rewrite(table, dt, where)
-        adds = self._write_files(table, dt, plan.kept) if plan.kept is not None else []
+        # The survivors of already laid-out files: rewritten in place, no rebalance shuffle.
+        kept = plan.kept
+        adds = self._write_files(table, dt, kept, rebalance=False) if kept is not None else []
         if not plan.removes:
             return WriteResult(table=table, version=dt.version())
         label = where if isinstance(where, str) else "<column predicate>"
@@ -306,12 +308,15 @@ class DeltaRsLake(Lake):
             dt = self._table(table)
         return dt
 
-    def _write_files(self, table: str, dt: DeltaTable, df: DataFrame) -> list[AddAction]:
+    def _write_files(
+        self, table: str, dt: DeltaTable, df: DataFrame, *, rebalance: bool = True
+    ) -> list[AddAction]:
         """Executor-side parquet write into staging, then move files into the table."""
         root = self.path(table)
         parts = list(dt.metadata().partition_columns)
         stage = os.path.join(root, "_staging", uuid.uuid4().hex)
-        df = rebalanced_for_write(df, parts)
+        if rebalance:
+            df = rebalanced_for_write(df, parts)
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if parts:
             writer = writer.partitionBy(*parts)
