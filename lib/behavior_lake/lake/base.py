@@ -288,7 +288,8 @@ def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFram
     Without it every task writes one file per partition value it holds: tasks x days
     small files, whatever the data size. With it a day's rows land in as few files as
     their size needs (~64 MB, `spark.sql.adaptive.advisoryPartitionSizeInBytes`), each
-    holding whole persons, so an erasure rewrites only the files of that person's hash.
+    holding a hash range of persons, so an erasure rewrites only the files of that
+    person's range (Spark may still split a partition far above the advisory size).
     """
     if not partition_by:
         return df

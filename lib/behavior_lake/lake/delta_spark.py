@@ -89,7 +89,10 @@ class DeltaSparkLake(Lake):
     def _write(self, table: str, df: DataFrame, mode: str, evolve: bool, **options: str):
         self.ensure(table)
         df, _ = conform(df, self.schema(table), table, evolve)
-        df = rebalanced_for_write(df, self.partition_columns(table))
+        # A declared table's partitioning is in its spec: no DESCRIBE DETAIL per write.
+        spec = self.spec(table)
+        parts = spec.partition_by if spec else self.partition_columns(table)
+        df = rebalanced_for_write(df, parts)
         writer = df.write.format("delta").mode(mode)
         if evolve:
             writer = writer.option("mergeSchema", "true")
