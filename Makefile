@@ -49,7 +49,8 @@ generate: check-java $(STAMP) ## Write the demo landing set (jobs/generate_event
 pipeline: check-java $(STAMP) ## Run the pipeline DAG (conf/base/pipeline.yml) over landing/
 	$(PY) jobs/run_pipeline.py --env $(ENV) $(PIPELINE_ARGS)
 
-run: generate pipeline ## Generate demo data and run the whole pipeline locally
+run: check-java $(STAMP) ## Generate demo data and run the whole pipeline locally (one Spark session)
+	$(PY) jobs/run_pipeline.py --env $(ENV) --generate $(PIPELINE_ARGS)
 	@echo; echo "Done. Tables: ./lakehouse/<layer>/<table> (run log: ops.job_runs, SLAs: ops.sla_breaches)."
 	@echo "Models and plots: make mlflow-ui"
 

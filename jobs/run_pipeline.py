@@ -1,13 +1,17 @@
 """Run the pipeline DAG (conf pipeline.tasks) locally in one Spark session.
 
     python jobs/run_pipeline.py [--env local] [--from TASK | --only TASK ...]
-                                [--conf key=value ...]
+                                [--generate] [--conf key=value ...]
 
 Tasks run in dependency order with their retries; each logs a progress line, a failed
 task skips its dependents but not unrelated tasks, SLA breaches (duration, output
 staleness) go to ops.sla_breaches, and a summary table ends the run. Tasks are
 idempotent, so rerunning (or --from the failed task) resumes safely. Exit code 1 when
 any task failed or was skipped.
+
+--generate first writes the demo landing set (jobs/generate_events.py, generator.*
+settings) in the same session: `make run` uses it to start Spark once, not twice. It is
+not a DAG task; production landings come from the event collectors.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tasks import job
 from behavior_lake import logs
 from behavior_lake.config import ConfigError, load_settings
 from behavior_lake.lake import open_lake
-from behavior_lake.pipeline import record_breaches, run_tasks, select, sla_breaches, summary
+from behavior_lake.pipeline import (
+    job_cli,
+    record_breaches,
+    run_tasks,
+    select,
+    sla_breaches,
+    summary,
+)
 from behavior_lake.spark import JavaMissingError, build_session
 
 JOB = "run_pipeline"
@@ -39,6 +50,11 @@ def cli(argv: list[str] | None = None) -> int:
     group.add_argument("--from", dest="start", metavar="TASK", help="run TASK and downstream")
     group.add_argument(
         "--only", action="append", default=[], metavar="TASK", help="run only TASK (repeatable)"
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="write the demo landing set first, in the same Spark session (make run)",
     )
     args = parser.parse_args(argv)
     run_id = f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -59,6 +75,12 @@ def cli(argv: list[str] | None = None) -> int:
     base = ["--env", args.env]
     for c in args.conf:
         base += ["--conf", c]
+    if args.generate:
+        rc = job_cli("generate_events")(base)
+        logs.set_context(run_id=run_id, job=JOB)
+        if rc != 0:
+            print(f"{JOB}: generate_events failed (exit {rc}): no task run", file=sys.stderr)
+            return 1
     print(f"{JOB}: {len(names)} task(s): {' -> '.join(names)}", flush=True)
     results = run_tasks(settings, names, base)
     logs.set_context(run_id=run_id, job=JOB, task="-")

@@ -88,3 +88,49 @@ def test_failure_skips_dependents_not_unrelated_tasks_and_retries() -> None:
     assert results["kpis"].status == "success"  # unrelated to the failure
     assert "score_churn" not in calls
     assert "skipped" in summary(list(results.values()))
+
+
+def _stub_runner(monkeypatch: pytest.MonkeyPatch, generate_rc: int) -> list[tuple[str, list]]:
+    """jobs.run_pipeline with Spark, the lake and the tasks stubbed; returns the calls."""
+    import jobs.run_pipeline as rp
+
+    from behavior_lake.pipeline import TaskResult
+
+    calls: list[tuple[str, list]] = []
+
+    def job_cli(job: str):
+        return lambda argv: calls.append((job, list(argv))) or generate_rc
+
+    def run_tasks(settings, names, base):
+        calls.append(("tasks", list(names)))
+        return [TaskResult(n, "success") for n in names]
+
+    monkeypatch.setattr(rp, "build_session", lambda settings: object())
+    monkeypatch.setattr(rp, "job_cli", job_cli)
+    monkeypatch.setattr(rp, "run_tasks", run_tasks)
+    monkeypatch.setattr(rp, "open_lake", lambda spark, settings: None)
+    monkeypatch.setattr(rp, "sla_breaches", lambda *a: [])
+    monkeypatch.setattr(rp, "record_breaches", lambda *a: None)
+    return calls
+
+
+def test_generate_runs_first_in_the_same_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobs.run_pipeline as rp
+
+    calls = _stub_runner(monkeypatch, generate_rc=0)
+    conf = "--conf=pipeline.schedule=0 4 * * *"
+    assert rp.cli(["--generate", "--only", "bronze_ingest", conf]) == 0
+    assert calls[0][0] == "generate_events"
+    assert calls[0][1][:2] == ["--env", "local"] and "pipeline.schedule=0 4 * * *" in calls[0][1]
+    assert calls[1] == ("tasks", ["bronze_ingest"])
+
+
+def test_failed_generation_runs_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobs.run_pipeline as rp
+
+    calls = _stub_runner(monkeypatch, generate_rc=1)
+    assert rp.cli(["--generate"]) == 1
+    assert [c[0] for c in calls] == ["generate_events"]
+    calls.clear()
+    assert rp.cli([]) == 0  # without --generate nothing is generated
+    assert [c[0] for c in calls] == ["tasks"]
