@@ -286,10 +286,11 @@ def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFram
     when the table has `person_id`), letting adaptive execution size the tasks.
 
     Without it every task writes one file per partition value it holds: tasks x days
-    small files, whatever the data size. With it a day's rows land in as few files as
-    their size needs (~64 MB, `spark.sql.adaptive.advisoryPartitionSizeInBytes`), each
-    holding a hash range of persons, so an erasure rewrites only the files of that
-    person's range (Spark may still split a partition far above the advisory size).
+    small files, whatever the data size. With it, while the rows fit one write task
+    (~64 MB, `spark.sql.adaptive.advisoryPartitionSizeInBytes`), a day is one file. Above
+    that the hash on (day, person) still gives every task rows of every day (tasks x days
+    files, measured at 4.77M landing lines: 433 silver.events files), each holding a hash
+    range of persons, so an erasure rewrites only the files of that person's range.
     """
     if not partition_by:
         return df
