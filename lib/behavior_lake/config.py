@@ -45,6 +45,12 @@ class SparkSettings:
     # data Spark ML's cost is per job and per task (one job per solver iteration), not
     # per row. 0 = keep the input's partitioning.
     ml_single_partition_max_rows: int = 500_000
+    # Independent model fits of one training job (segments: every k, then the bootstrap
+    # refits; churn: every classifier kind and the survival model) run from this many
+    # driver threads at once. On small data a fit is mostly per-job scheduling and
+    # driver round trips, which concurrent fits overlap; results do not depend on it.
+    # 1 = one fit after the other.
+    ml_parallelism: int = 4
     # Where the per-run caches that grow with the data (bronze: one batch of classified
     # lines; silver: the conformed and sessionized rows of the affected persons; gold:
     # the silver.events columns it reads) are kept. DISK_ONLY
@@ -53,6 +59,12 @@ class SparkSettings:
     # plenty of executor memory).
     large_cache_level: Literal["DISK_ONLY", "MEMORY_AND_DISK"] = "DISK_ONLY"
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ml_parallelism < 1:
+            raise ConfigError(
+                f"spark.ml_parallelism: expected an integer >= 1, got {self.ml_parallelism}"
+            )
 
 
 @dataclass(frozen=True)

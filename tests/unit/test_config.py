@@ -103,3 +103,12 @@ def test_large_cache_level_default_and_choice(spark) -> None:
             cached.unpersist()
     with pytest.raises(ConfigError, match=r"spark\.large_cache_level: expected one of"):
         load_settings("local", ["spark.large_cache_level=OFF_HEAP"], conf_dir=CONF)
+
+
+def test_ml_parallelism_default_and_bounds() -> None:
+    assert load_settings("local", conf_dir=CONF).spark.ml_parallelism == 4
+    assert (
+        load_settings("local", ["spark.ml_parallelism=1"], conf_dir=CONF).spark.ml_parallelism == 1
+    )
+    with pytest.raises(ConfigError, match=r"spark\.ml_parallelism: expected an integer >= 1"):
+        load_settings("local", ["spark.ml_parallelism=0"], conf_dir=CONF)

@@ -123,7 +123,11 @@ def test_pipeline_recovers_planted_blobs(spark: SparkSession) -> None:
         log_features=["events_30d"],
         max_iter=20,
     )
-    results = fit_range(df, cfg, {"bounce": 0.1})
+    results = fit_range(df, cfg, {"bounce": 0.1}, parallelism=3)
+    # fits side by side give exactly what one after the other gives
+    one_by_one = fit_range(df, cfg, {"bounce": 0.1}, parallelism=1)
+    summary = lambda rs: [(r.k, r.silhouette, r.shares) for r in rs]  # noqa: E731
+    assert summary(results) == summary(one_by_one) and [r.k for r in results] == [2, 3, 4]
     best, why = choose_k(results, 0.05)
     assert best.k == 3 and why is None and best.silhouette > 0.6
     pred = best.model.transform(df)

@@ -8,6 +8,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -26,7 +27,7 @@ from behavior_lake.contracts.ml import (
 )
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.lake.base import spec_rows
-from behavior_lake.ml import cached_for_training, plots, tracking
+from behavior_lake.ml import cached_for_training, plots, run_concurrently, tracking
 from behavior_lake.ml.churn import (
     LABEL,
     PROB,
@@ -150,12 +151,28 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         fit_cuts = train_cuts[:-1] if len(train_cuts) > 1 and cfg.calibrate else train_cuts
         fit_rows = train.filter(F.col("as_of_date").isin(fit_cuts))
         cal_rows = train.filter(F.col("as_of_date") == F.lit(train_cuts[-1]))
-        results: dict[str, tuple[PipelineModel, Metrics, bool]] = {}
-        for kind in cfg.models or KINDS:
+        kinds = list(cfg.models or KINDS)
+
+        def candidate(kind: str) -> tuple[PipelineModel, Metrics, bool]:
             model = fit_classifier(fit_rows, kind, features, fills, cfg)
             model, calibrated = _maybe_calibrate(model, cal_rows, cfg, fit_cuts != train_cuts)
-            m = evaluate(probability(model, holdout), cfg)
-            results[kind] = (model, m, calibrated)
+            return model, evaluate(probability(model, holdout), cfg), calibrated
+
+        def survival() -> tuple[PipelineModel | None, float | None]:
+            if not cfg.survival:
+                return None, None
+            return _survival(days, data, cuts, last, features, fills, settings)
+
+        # every candidate and the survival model are independent fits: run side by side
+        fitted = run_concurrently(
+            [*[partial(candidate, k) for k in kinds], survival], settings.spark.ml_parallelism
+        )
+        results: dict[str, tuple[PipelineModel, Metrics, bool]] = dict(
+            zip(kinds, fitted[:-1], strict=True)
+        )
+        surv_model, c_index = fitted[-1]
+        for kind in kinds:
+            _, m, calibrated = results[kind]
             log.info(
                 "churn: %s holdout ROC AUC %.3f, PR AUC %.3f (base rate %.3f), Brier %.4f%s",
                 kind,
@@ -186,12 +203,8 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         )
         mlflow.log_metrics(metrics.as_dict())
         mlflow.log_metrics(baseline.as_dict("baseline_recency_"))
-        c_index = None
-        surv_model = None
-        if cfg.survival:
-            surv_model, c_index = _survival(days, data, cuts, last, features, fills, settings)
-            if c_index is not None:
-                mlflow.log_metric("c_index", c_index)
+        if c_index is not None:
+            mlflow.log_metric("c_index", c_index)
         _log_churn_artifacts(
             scored,
             model,

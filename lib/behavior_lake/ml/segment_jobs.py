@@ -124,11 +124,11 @@ def train_segments(lake: Lake, settings: Settings, as_of: date | None = None) ->
     tracking.configure(settings.mlflow, settings.mlflow.segments_experiment)
     t0 = time.monotonic()
     with mlflow.start_run(run_name=f"segments-{day}") as run:
-        results = fit_range(train, cfg, fills)
+        results = fit_range(train, cfg, fills, settings.spark.ml_parallelism)
         best, reason_k = choose_k(results, cfg.min_segment_share)
         pred = best.model.transform(train).cache()
         base = pred.select("person_id", SEGMENT_COL)
-        stab = stability(train, base, cfg, best.k, fills, previous)
+        stab = stability(train, base, cfg, best.k, fills, previous, settings.spark.ml_parallelism)
         profs = profiles(pred, cfg)
         names = segment_names(profs, cfg.names)
         passed, reasons = gate(best.silhouette, stab.stability_ari, reason_k, cfg)

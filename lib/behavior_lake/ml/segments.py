@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
@@ -22,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from behavior_lake.config import SegmentSettings
+from behavior_lake.ml import run_concurrently
 
 log = logging.getLogger(__name__)
 SEGMENT_COL = "segment_id"
@@ -139,10 +141,14 @@ def fit_pipeline(
     return make_pipeline(cfg, k, fills, clip_bounds(data, cfg, fills)).fit(data)
 
 
-def fit_range(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]) -> list[KResult]:
-    out = []
+def fit_range(
+    train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float], parallelism: int = 1
+) -> list[KResult]:
+    """One fit per k in k_min..k_max (up to `parallelism` at once), scored by silhouette
+    and segment shares on `train`; results in k order."""
     bounds = clip_bounds(train, cfg, fills)
-    for k in range(cfg.k_min, cfg.k_max + 1):
+
+    def fit_k(k: int) -> KResult:
         model = make_pipeline(cfg, k, fills, bounds).fit(train)
         pred = model.transform(train).select(VECTOR_COL, SEGMENT_COL).cache()
         shares = shares_of(pred, k)
@@ -150,13 +156,17 @@ def fit_range(train: DataFrame, cfg: SegmentSettings, fills: Mapping[str, float]
         # the evaluator needs two clusters; a degenerate fit scores the worst silhouette
         res = KResult(k, silhouette(pred) if used > 1 else -1.0, shares, model)
         pred.unpersist()
+        return res
+
+    ks = range(cfg.k_min, cfg.k_max + 1)
+    out = run_concurrently([partial(fit_k, k) for k in ks], parallelism)
+    for res in out:
         log.info(
             "segments: k=%d silhouette=%.3f smallest segment %.1f%%",
-            k,
+            res.k,
             res.silhouette,
             100 * res.min_share,
         )
-        out.append(res)
     return out
 
 
@@ -230,19 +240,26 @@ def stability(
     k: int,
     fills: Mapping[str, float],
     previous: DataFrame | None,
+    parallelism: int = 1,
 ) -> Stability:
-    """Refit on bootstrap samples and on the previous window; ARI against `base`
-    (the chosen model's assignments of `train`)."""
+    """Refit on bootstrap samples and on the previous window (up to `parallelism` fits
+    at once); ARI against `base` (the chosen model's assignments of `train`)."""
+
+    def refit_ari(data: DataFrame) -> float:
+        return ari_between(base, fit_pipeline(data, cfg, k, fills).transform(train))
+
+    samples = [
+        train.sample(withReplacement=True, fraction=cfg.bootstrap_fraction, seed=cfg.seed + i)
+        for i in range(cfg.bootstrap_rounds)
+    ]
+    with_previous = previous is not None and previous.limit(1).count() > 0
+    if with_previous:
+        samples.append(previous)
+    aris = run_concurrently([partial(refit_ari, d) for d in samples], parallelism)
     st = Stability()
-    for i in range(cfg.bootstrap_rounds):
-        sample = train.sample(
-            withReplacement=True, fraction=cfg.bootstrap_fraction, seed=cfg.seed + i
-        )
-        model = fit_pipeline(sample, cfg, k, fills)
-        st.bootstrap_ari.append(ari_between(base, model.transform(train)))
-    if previous is not None and previous.limit(1).count():
-        model = fit_pipeline(previous, cfg, k, fills)
-        st.previous_window_ari = ari_between(base, model.transform(train))
+    st.bootstrap_ari = aris[: cfg.bootstrap_rounds]
+    if with_previous:
+        st.previous_window_ari = aris[-1]
     return st
 
 
