@@ -20,9 +20,11 @@ def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
 
     Spark schedules jobs from several threads of one session side by side. On small
     training sets a model fit is mostly per-job scheduling and py4j round trips, so
-    concurrent fits overlap that latency (demo segments, k = 3..6: 9.2-13.9 s one after
-    the other, 5.9-6.8 s from 4 threads, same silhouettes). Tasks must not use MLflow's
-    fluent API: its active run is per thread; log from the calling thread afterwards.
+    concurrent fits overlap that latency (demo segments, k = 3..6, warm JVM: 9.2-13.9 s
+    one after the other, 5.9-6.8 s from 4 threads, same silhouettes). The first fits of a
+    JVM gain little on 2 cores: class loading and JIT compilation need the same CPUs.
+    Tasks must not use MLflow's fluent API: its active run is per thread; log from the
+    calling thread afterwards.
     """
     if workers <= 1 or len(tasks) <= 1:
         return [task() for task in tasks]
