@@ -9,8 +9,8 @@ scaled so that about N lines land; 42 days), then runs every stage in one warm S
 session through the same job entry points as `make pipeline`:
 
   bronze          bronze_ingest            silver          silver_events
-  sessions        sessions recomputed from silver.events (with_session_id +
-                  sessions_from_events, every row materialized): the sessions step alone
+  sessions        silver.sessions recomputed from silver.events (silver.sessions.sessions:
+                  session ids + one row per session, every row materialized)
   gold_features   gold_features --weeks 6  train_segments  train_segments
   assign_segments assign_segments          train_churn     train_churn
   score_churn     score_churn              retention       enforce_retention
@@ -54,7 +54,7 @@ from behavior_lake import runtime  # noqa: E402
 from behavior_lake.config import load_settings  # noqa: E402
 from behavior_lake.lake import open_lake  # noqa: E402
 from behavior_lake.pipeline import job_cli  # noqa: E402
-from behavior_lake.silver.sessions import sessions_from_events, with_session_id  # noqa: E402
+from behavior_lake.silver.sessions import sessions  # noqa: E402
 from behavior_lake.spark import build_session  # noqa: E402
 from sessions_bench import duckdb_ref, naive, ours  # noqa: E402
 
@@ -135,11 +135,13 @@ def _sessions_only(spark, settings) -> Callable[[list[str]], None]:
     def run(_base: list[str]) -> None:
         lake = open_lake(spark, settings)
         s = settings.silver
-        ev = lake.read("silver.events")
-        with_ids = with_session_id(ev, s.session_timeout_minutes, s.max_session_hours)
-        sessions_from_events(with_ids, s.engaged_min_seconds).write.format("noop").mode(
-            "overwrite"
-        ).save()
+        out = sessions(
+            lake.read("silver.events"),
+            s.session_timeout_minutes,
+            s.max_session_hours,
+            s.engaged_min_seconds,
+        )
+        out.write.format("noop").mode("overwrite").save()
 
     return run
 

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import SparkSession
@@ -21,7 +22,7 @@ from behavior_lake.silver.conform import _consent_signal
 from behavior_lake.silver.conform import conform as conform_rows
 from behavior_lake.silver.identity import identity_links, with_person
 from behavior_lake.silver.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
-from behavior_lake.silver.sessions import sessions_from_events, with_session_id
+from behavior_lake.silver.sessions import sessions, sessions_from_events, with_session_id
 from tests.conftest import CONF
 
 KEY = "unit-test-key"
@@ -372,6 +373,39 @@ def test_sessions_ignore_local_dst_jumps(spark: SparkSession) -> None:
     ev = sessions_input(spark, [("p", a.astimezone(UTC)), ("p", b.astimezone(UTC))])
     sess = sessions_from_events(ev.transform(lambda d: with_session_id(d, 30, 24)), 10).collect()
     assert len(sess) == 1 and sess[0]["duration_s"] == 120.0
+
+
+def test_sessions_from_narrowed_events_match_whole_events(spark: SparkSession) -> None:
+    """`sessions` (flags computed before the shuffle) gives the rows the job builds from
+    whole events: ties broken by message_id, pages, conversions, revenue, platform."""
+    t = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    rows = [  # message_id, person, ts, type, name, page, revenue, platform
+        ("m2", "p", t, "track", "product_viewed", None, None, "ios"),
+        ("m1", "p", t, "page", "page_viewed", "/a", None, "web"),  # same ts, m1 first
+        ("m3", "p", t + timedelta(minutes=5), "track", "order_completed", None, "10.50", "web"),
+        ("m4", "p", t + timedelta(minutes=6), "screen", "screen_viewed", "/b", None, "ios"),
+        ("m5", "p", t + timedelta(minutes=7), "track", "order_completed", None, "2.25", "web"),
+        ("m6", "p", t + timedelta(minutes=60), "track", "product_viewed", None, None, "ios"),
+    ]
+    ev = spark.createDataFrame(
+        [(*r[:6], None if r[6] is None else Decimal(r[6]), r[7]) for r in rows],
+        "message_id string, person_id string, event_ts timestamp, event_type string, "
+        "event_name string, page_path string, revenue decimal(18,2), platform string",
+    )
+    got = sessions(ev, 30, 24, 10).orderBy("session_start_ts").collect()
+    whole = sessions_from_events(ev.transform(lambda d: with_session_id(d, 30, 24)), 10)
+    assert sorted(got) == sorted(whole.collect())
+    first, second = got
+    assert (first["event_count"], first["page_count"]) == (5, 2)
+    assert (first["entry_page"], first["exit_page"], first["platform"]) == ("/a", "/b", "web")
+    assert first["has_conversion"] and first["revenue"] == Decimal("12.75")
+    end = (t + timedelta(minutes=7)).replace(tzinfo=None)  # collected in the UTC session
+    assert first["session_end_ts"] == end and not first["is_split"]
+    assert second["is_bounce"] and not second["has_conversion"]
+    assert (second["entry_page"], second["exit_page"], second["platform"]) == (None, None, "ios")
+    assert second["revenue"] == Decimal("0.00") and second["page_count"] == 0
+    ids = {r["session_id"] for r in with_session_id(ev, 30, 24).collect()}
+    assert {r["session_id"] for r in got} == ids
 
 
 def test_conform_and_sessions_shuffle_twice_only(spark: SparkSession) -> None:

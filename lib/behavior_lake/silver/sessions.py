@@ -10,6 +10,14 @@ Cost: one shuffle by person and one sort by (event_ts, message_id); every window
 below shares that partitioning and order, so Spark stacks them on the sorted rows
 without another exchange or sort. The id is hashed once per session (at its
 first event) and carried forward, not once per event.
+
+`sessions` (silver.sessions straight from events) sends only the columns a session
+needs through that shuffle and those windows: the event type, name and revenue
+become two flags and a conversion amount first (measured on 4.2M events, warm: 11.3
+-> 10.1 s). The per-session aggregate groups by (person_id, session_start_ts,
+session_id): rows arrive ordered by person and time, so that key order is already
+the input order and its sort has almost nothing to move (grouping by the random
+session_id first made it reorder every person's rows: 12.0 -> 11.3 s).
 """
 
 from __future__ import annotations
@@ -60,20 +68,48 @@ def with_session_id(events: DataFrame, timeout_minutes: int, max_hours: int) -> 
     ).drop("_prev", "_next", "_run_start", "_first")
 
 
+def session_facts(events: DataFrame) -> DataFrame:
+    """The per-event columns silver.sessions needs, with the event type, name and
+    revenue reduced to `_view`, `_conv` and `_conv_revenue` (any session columns kept)."""
+    conv = F.col("event_name") == "order_completed"
+    carried = [c for c in ("session_id", "session_start_ts", "is_split") if c in events.columns]
+    return events.select(
+        "person_id",
+        "event_ts",
+        "message_id",
+        "page_path",
+        "platform",
+        F.col("event_type").isin("page", "screen").alias("_view"),
+        conv.alias("_conv"),
+        F.when(conv, F.col("revenue")).alias("_conv_revenue"),
+        *carried,
+    )
+
+
+def sessions(
+    events: DataFrame, timeout_minutes: int, max_hours: int, engaged_min_seconds: int
+) -> DataFrame:
+    """silver.sessions rows from events without session ids (narrowed first)."""
+    facts = with_session_id(session_facts(events), timeout_minutes, max_hours)
+    return sessions_from_events(facts, engaged_min_seconds)
+
+
 def sessions_from_events(events: DataFrame, engaged_min_seconds: int) -> DataFrame:
-    """silver.sessions rows from events that carry session_id/session_start_ts."""
-    is_view = F.col("event_type").isin("page", "screen")
+    """silver.sessions rows from events that carry session_id/session_start_ts/is_split
+    (whole silver events, or `session_facts` of them)."""
+    if "_view" not in events.columns:
+        events = session_facts(events)
     order_key = F.struct(*[F.col(c) for c in ORDER])
     with_page = F.when(F.col("page_path").isNotNull(), order_key)
-    agg = events.groupBy("person_id", "session_id").agg(
-        F.min("session_start_ts").alias("session_start_ts"),
+    # session_start_ts before session_id: the rows' existing (person, time) order.
+    agg = events.groupBy("person_id", "session_start_ts", "session_id").agg(
         F.max("event_ts").alias("session_end_ts"),
         F.count(F.lit(1)).alias("event_count"),
-        F.sum(is_view.cast("long")).alias("page_count"),
+        F.sum(F.col("_view").cast("long")).alias("page_count"),
         F.min_by("page_path", with_page).alias("entry_page"),
         F.max_by("page_path", with_page).alias("exit_page"),
-        F.max((F.col("event_name") == "order_completed").cast("int")).alias("_conv"),
-        F.sum(F.when(F.col("event_name") == "order_completed", F.col("revenue"))).alias("revenue"),
+        F.max(F.col("_conv").cast("int")).alias("_conv"),
+        F.sum("_conv_revenue").alias("revenue"),
         F.min_by("platform", order_key).alias("platform"),
         F.max(F.col("is_split").cast("int")).alias("_split"),
     )
