@@ -5,8 +5,9 @@
 For each size N: writes N silver-like events once (person_id, event_ts, message_id;
 20k persons per million events, sessions of a few events with gaps under the timeout,
 30+ minute gaps between sessions), then times with a warm JVM:
-  ours    behavior_lake.silver.sessions.with_session_id (window functions) on every
-          event, then grouped to one row per session and counted
+  ours    behavior_lake.silver.sessions.with_session_slices (window functions: each
+          event's run and slice, as silver.sessions is built), then grouped to one row
+          per session (start, end, events) and counted
   duckdb  the same rule in SQL (lag + running sum) over the same parquet files
   naive   groupBy(person) + collect_list + a Python UDF that sorts and splits (the
           tutorial approach)
@@ -33,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.config import load_settings
-from behavior_lake.silver.sessions import with_session_id
+from behavior_lake.silver.sessions import with_session_slices
 from behavior_lake.spark import build_session
 
 TIMEOUT_MIN = 30
@@ -65,12 +66,12 @@ def _files(path: str | list[str]) -> list[str]:
 
 
 def ours(spark, path: str | list[str]) -> tuple[float, int]:
-    """with_session_id on every event, then one row per session (like silver.sessions)."""
+    """Run and slice of every event, then one row per session (as silver.sessions)."""
     t0 = time.monotonic()
     ev = spark.read.parquet(*_files(path))
     n = (
-        with_session_id(ev, TIMEOUT_MIN, MAX_HOURS)
-        .groupBy("person_id", "session_id")
+        with_session_slices(ev, TIMEOUT_MIN, MAX_HOURS)
+        .groupBy("person_id", "_run_start", "_slice")
         .agg(F.min("event_ts").alias("start"), F.max("event_ts").alias("end"), F.count("*"))
         .count()
     )

@@ -376,8 +376,9 @@ def test_sessions_ignore_local_dst_jumps(spark: SparkSession) -> None:
 
 
 def test_sessions_from_narrowed_events_match_whole_events(spark: SparkSession) -> None:
-    """`sessions` (flags computed before the shuffle) gives the rows the job builds from
-    whole events: ties broken by message_id, pages, conversions, revenue, platform."""
+    """`sessions` (narrowed facts, two window levels, grouped by run slice) gives the rows
+    and ids of the per-event path the job uses (`with_session_id` on whole events): ties
+    broken by message_id, pages, conversions, revenue, platform, a run cut in slices."""
     t = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
     rows = [  # message_id, person, ts, type, name, page, revenue, platform
         ("m2", "p", t, "track", "product_viewed", None, None, "ios"),
@@ -387,15 +388,33 @@ def test_sessions_from_narrowed_events_match_whole_events(spark: SparkSession) -
         ("m5", "p", t + timedelta(minutes=7), "track", "order_completed", None, "2.25", "web"),
         ("m6", "p", t + timedelta(minutes=60), "track", "product_viewed", None, None, "ios"),
     ]
+    # a 28.75 h run of another person: cut into two slices (is_split, one id per slice)
+    rows += [
+        (
+            f"r{k:02d}",
+            "r",
+            t + timedelta(minutes=25 * k),
+            "page",
+            "page_viewed",
+            f"/r{k}",
+            None,
+            "web",
+        )
+        for k in range(70)
+    ]
     ev = spark.createDataFrame(
         [(*r[:6], None if r[6] is None else Decimal(r[6]), r[7]) for r in rows],
         "message_id string, person_id string, event_ts timestamp, event_type string, "
         "event_name string, page_path string, revenue decimal(18,2), platform string",
     )
-    got = sessions(ev, 30, 24, 10).orderBy("session_start_ts").collect()
+    got = sessions(ev, 30, 24, 10).orderBy("person_id", "session_start_ts").collect()
     whole = sessions_from_events(ev.transform(lambda d: with_session_id(d, 30, 24)), 10)
     assert sorted(got) == sorted(whole.collect())
-    first, second = got
+    first, second, *sliced = got
+    assert [(r["person_id"], r["is_split"], r["event_count"]) for r in sliced] == [
+        ("r", True, 58),  # 0, 25, ..., 1425 min: the first 24 h
+        ("r", True, 12),
+    ]
     assert (first["event_count"], first["page_count"]) == (5, 2)
     assert (first["entry_page"], first["exit_page"], first["platform"]) == ("/a", "/b", "web")
     assert first["has_conversion"] and first["revenue"] == Decimal("12.75")
