@@ -68,9 +68,9 @@ def _files(path: str | list[str]) -> list[str]:
 def ours(spark, path: str | list[str]) -> tuple[float, int]:
     """Run and slice of every event, then one row per session (as silver.sessions)."""
     t0 = time.monotonic()
-    ev = spark.read.parquet(*_files(path))
+    ev = spark.read.parquet(*_files(path)).select("person_id", "event_ts")
     n = (
-        with_session_slices(ev, TIMEOUT_MIN, MAX_HOURS)
+        with_session_slices(ev, TIMEOUT_MIN, MAX_HOURS, order=("event_ts",))
         .groupBy("person_id", "_run_start", "_slice")
         .agg(F.min("event_ts").alias("start"), F.max("event_ts").alias("end"), F.count("*"))
         .count()

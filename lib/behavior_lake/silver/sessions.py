@@ -37,10 +37,18 @@ def _session_id(ts_col: str) -> Column:
     return F.substring(F.sha2(text, 256), 1, 32)
 
 
-def with_session_slices(events: DataFrame, timeout_minutes: int, max_hours: int) -> DataFrame:
+def with_session_slices(
+    events: DataFrame, timeout_minutes: int, max_hours: int, order: tuple[str, ...] = ORDER
+) -> DataFrame:
     """Window levels 1-2: `_run_start` (long seconds), `_slice` (0, 1, ... within the
-    run), `_new_session` and `is_split` on every event."""
-    by_person = Window.partitionBy("person_id").orderBy(*ORDER)
+    run), `_new_session` and `is_split` on every event.
+
+    Runs, slices and `is_split` depend only on the person's event times, not on how
+    events with the same time are ordered: `order=("event_ts",)` gives the same values
+    per (person, time) and spares the tie-breaker column the shuffle and sort.
+    `_new_session` does depend on it (one of two same-time events is the start).
+    """
+    by_person = Window.partitionBy("person_id").orderBy(*order)
     so_far = by_person.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     ts = F.col("event_ts").cast("long")
     timeout, slice_s = timeout_minutes * 60, max_hours * 3600
@@ -120,7 +128,9 @@ def sessions(
     window level of `with_session_id` (the per-event id) is not needed here. The same
     sessions and ids as `sessions_from_events(with_session_id(...))`.
     """
-    facts = with_session_slices(session_facts(events), timeout_minutes, max_hours)
+    facts = with_session_slices(
+        session_facts(events), timeout_minutes, max_hours, order=("event_ts",)
+    )
     agg = facts.groupBy("person_id", "_run_start", "_slice").agg(
         F.min("event_ts").alias("session_start_ts"), *_per_session()
     )
