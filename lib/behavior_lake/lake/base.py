@@ -282,26 +282,35 @@ CLUSTER_COLUMN = "person_id"
 
 
 def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFrame:
-    """Spread a partitioned table's rows over write tasks by partition value (and person,
-    when the table has `person_id`), letting adaptive execution size the tasks.
+    """Lay a partitioned table's rows out for the write: few, large files per partition
+    value, each holding a contiguous range of persons when the table has `person_id`.
 
-    Without it every task writes one file per partition value it holds: tasks x days
-    small files, whatever the data size. With it, while the rows fit one write task
-    (~64 MB, `spark.sql.adaptive.advisoryPartitionSizeInBytes`), a day is one file. Above
-    that the hash on (day, person) still gives every task rows of every day (tasks x days
-    files, measured at 4.77M landing lines: 433 silver.events files), each holding a hash
-    range of persons, so an erasure rewrites only the files of that person's range.
+    Without a layout every task writes one file per partition value it holds: tasks x
+    days small files, whatever the data size. A hash rebalance on (day, person) did no
+    better above one task's worth of rows (433-559 files of ~0.5 MB at 4.77M landing
+    lines), and readers pay per file. Range partitioning on (day, person) instead gives
+    each write task a contiguous slice of days and persons, so a day is one file until
+    it is split at a task boundary (files <= days + tasks - 1); adaptive execution
+    coalesces the ranges of small writes into one task. Rows are sorted by the same keys
+    within each task: the writer needs the partition order anyway, and persons stay
+    together inside a file. Range partitioning samples its input once (one extra pass
+    over the write's last stage). Measured at 4.77M landing lines: silver.events 559 ->
+    49 files, a scan of (person_id, event_ts) 0.70 -> 0.27 s, the side-by-side
+    sessionization 3.14 -> 2.58 s, silver_events itself no slower; an erasure now
+    rewrites a day-sized file per day the subject was active (README, Engines).
+
+    Tables without `person_id` are rebalanced by partition value only.
     """
     if not partition_by:
         return df
-    # Without adaptive execution a rebalance is a plain hash repartition: one task
-    # would write all of a day. Leave such writes as they come.
+    # Without adaptive execution nothing sizes or coalesces the write tasks: leave such
+    # writes as they come.
     if df.sparkSession.conf.get("spark.sql.adaptive.enabled", "true").lower() != "true":
         return df
-    keys = [*partition_by]
-    if CLUSTER_COLUMN in df.columns and CLUSTER_COLUMN not in keys:
-        keys.append(CLUSTER_COLUMN)
-    return df.hint("rebalance", *keys)
+    if CLUSTER_COLUMN not in df.columns or CLUSTER_COLUMN in partition_by:
+        return df.hint("rebalance", *partition_by)
+    keys = [*partition_by, CLUSTER_COLUMN]
+    return df.repartitionByRange(*keys).sortWithinPartitions(*keys)
 
 
 def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
