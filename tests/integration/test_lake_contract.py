@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, date, datetime
+from itertools import pairwise
+from urllib.parse import unquote, urlparse
 
 import pytest
 from chispa import assert_df_equality
@@ -84,18 +86,102 @@ def test_partitioned_write_makes_one_file_per_value_for_small_data(
     assert len(items.active_files("test.items")) == 3
 
 
-def test_rebalance_keys_are_partitions_then_person(spark: SparkSession) -> None:
+def test_write_layout_keys_are_partitions_then_person(spark: SparkSession) -> None:
     from behavior_lake.lake.base import rebalanced_for_write
 
     df = spark.createDataFrame([("p1", date(2026, 1, 1))], "person_id string, event_date date")
     plan = rebalanced_for_write(df, ("event_date",))._jdf.queryExecution().analyzed().toString()
-    assert re.search(r"RebalancePartitions \[event_date#\d+, person_id#\d+\]", plan), plan
+    assert re.search(
+        r"RepartitionByExpression \[event_date#\d+ ASC NULLS FIRST, person_id#\d+ ASC NULLS FIRST\]",
+        plan,
+    ), plan
+    assert re.search(
+        r"Sort \[event_date#\d+ ASC NULLS FIRST, person_id#\d+ ASC NULLS FIRST\], false", plan
+    )
+    no_person = df.select("event_date")
+    plan = rebalanced_for_write(no_person, ("event_date",))._jdf.queryExecution().analyzed()
+    assert re.search(r"RebalancePartitions \[event_date#\d+\]", plan.toString()), plan.toString()
     assert rebalanced_for_write(df, ()) is df  # unpartitioned tables: written as they come
     spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:  # no adaptive execution: a rebalance would put a whole day in one task
+    try:  # no adaptive execution: nothing would size or coalesce the write tasks
         assert rebalanced_for_write(df, ("event_date",)) is df
     finally:
         spark.conf.set("spark.sql.adaptive.enabled", "true")
+
+
+MAX_ROWS = "spark.sql.files.maxRecordsPerFile"
+PERSON_SPEC = TableSpec(
+    "test.person_days",
+    T.StructType(
+        [
+            T.StructField("person_id", T.StringType()),
+            T.StructField("n", T.LongType()),
+            T.StructField("event_date", T.DateType()),
+        ]
+    ),
+    ("event_date",),
+    grain="one row per person per day per n",
+)
+
+
+@pytest.mark.parametrize(
+    ("max_rows", "min_files", "max_files"),
+    # 4 write tasks kept apart (no coalescing) over 3 days, input spread over 4
+    # partitions: a hash layout writes 4 x 3 files whose persons overlap; ranges give
+    # <= 3 + 4 - 1 files. A cap on rows per file (Spark's maxRecordsPerFile) cuts the
+    # sorted ranges further: >= 600 / 40 files.
+    [(None, 3, 6), (40, 15, 30)],
+)
+def test_write_layout_gives_each_file_a_person_range_of_one_day(
+    lake: Lake, spark: SparkSession, max_rows: int | None, min_files: int, max_files: int
+) -> None:
+    import pyarrow.parquet as pq
+
+    lake.create(PERSON_SPEC)
+    data = [(f"p{p:03d}", n, date(2026, 1, 1 + (p + n) % 3)) for p in range(200) for n in range(3)]
+    df = spark.createDataFrame(data, PERSON_SPEC.schema).repartition(4)
+    saved = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", MAX_ROWS)}
+    spark.conf.set("spark.sql.shuffle.partitions", "4")
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    if max_rows:
+        spark.conf.set(MAX_ROWS, str(max_rows))
+    try:
+        lake.append("test.person_days", df)
+    finally:
+        spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "true")
+        for k, v in saved.items():
+            spark.conf.set(k, v)
+    files = lake.active_files("test.person_days")
+    assert min_files <= len(files) <= max_files, files
+    by_day: dict[str, list[tuple[str, str]]] = {}
+    total = 0
+    for f in files:
+        local = unquote(urlparse(f).path) if ":" in f.split("/")[0] else f
+        persons = pq.read_table(local, columns=["person_id"]).column(0).to_pylist()
+        total += len(persons)
+        assert len(persons) <= (max_rows or len(data)), f
+        assert persons == sorted(persons), f  # persons stay together inside a file
+        day = re.search(r"event_date=([0-9-]+)", f).group(1)
+        by_day.setdefault(day, []).append((persons[0], persons[-1]))
+    assert total == len(data) and len(by_day) == 3
+    for ranges in by_day.values():
+        ranges.sort()
+        for (_, hi), (lo, _) in pairwise(ranges):
+            # a person is in one file of a day (or, cut by the cap, in two neighbours)
+            assert hi < lo if max_rows is None else hi <= lo, ranges
+    assert_df_equality(
+        lake.read("test.person_days"),
+        spark.createDataFrame(data, PERSON_SPEC.schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_local_session_keeps_shuffle_partitions_as_coalescing_floor(spark: SparkSession) -> None:
+    from behavior_lake.spark import MIN_COALESCED
+
+    # Without it adaptive execution may coalesce 4 equal partitions into 3 tasks on 2 cores
+    assert spark.conf.get(MIN_COALESCED) == spark.conf.get("spark.sql.shuffle.partitions")
 
 
 def test_read_empty_table_has_schema(items: Lake) -> None:
