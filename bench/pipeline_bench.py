@@ -2,7 +2,7 @@
 side-by-side sessionization and erasure checks on the same silver files.
 
     python bench/pipeline_bench.py [--sizes 1000000,5000000] [--stages a,b,...]
-                                   [--out DIR] [--skip-naive] [--keep]
+                                   [--out DIR] [--skip-naive] [--keep] [--repeats N]
 
 For each size N (landing lines): generates the demo data set once (generator.users
 scaled so that about N lines land; 42 days), then runs every stage in one warm Spark
@@ -20,8 +20,9 @@ Per stage: wall time, events/s (landing lines / wall time, the pipeline's throug
 per event), peak RSS of the Python driver and of the driver JVM and peak JVM heap used
 (sampled every 0.2 s while the stage runs). Then, on the silver.events files of the same
 lake: sessionization ours vs DuckDB vs the naive collect_list + Python UDF (session
-counts must agree), and the erasure of one subject from silver.events (rows rewritten
-and files replaced against the table's size). With two sizes or more, the ratio
+counts must agree; the median of --repeats warm runs each, every run kept in the JSON),
+and the erasure of one subject from silver.events (rows rewritten and files replaced
+against the table's size). With two sizes or more, the ratio
 time(largest)/time(smallest) per stage (linear = the size ratio).
 
 Writes bench/results/pipeline-<stamp>.json and .md (the README table).
@@ -34,6 +35,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,17 +171,35 @@ def delta_files(path: str) -> list[str]:
     return list(DeltaTable(path).file_uris())
 
 
-def side_by_side(spark, settings, skip_naive: bool) -> dict:
-    """Sessionization ours vs DuckDB vs naive UDF on the silver.events files."""
+def _timed(fn: Callable[[], tuple[float, int]], repeats: int) -> tuple[float, int, list[float]]:
+    """Median seconds, the (agreed) count and every run's seconds: one run of a 2-core
+    machine varies by +-15%, which decides ratios near their goals."""
+    runs = [fn() for _ in range(max(1, repeats))]
+    counts = {n for _, n in runs}
+    if len(counts) != 1:
+        raise RuntimeError(f"repeated runs disagree on the session count: {sorted(counts)}")
+    secs = [round(t, 3) for t, _ in runs]
+    return statistics.median(secs), runs[0][1], secs
+
+
+def side_by_side(spark, settings, skip_naive: bool, repeats: int = 3) -> dict:
+    """Sessionization ours vs DuckDB vs naive UDF on the silver.events files (medians of
+    `repeats` warm runs each)."""
     lake = open_lake(spark, settings)
     files = delta_files(lake.path("silver.events"))
     out: dict = {"silver_events": lake.read("silver.events").count(), "silver_files": len(files)}
     ours(spark, files)  # warm
-    out["ours_s"], out["ours_sessions"] = ours(spark, files)
-    out["duckdb_s"], out["duckdb_sessions"] = duckdb_ref(files)
+    out["ours_s"], out["ours_sessions"], out["ours_runs_s"] = _timed(
+        lambda: ours(spark, files), repeats
+    )
+    out["duckdb_s"], out["duckdb_sessions"], out["duckdb_runs_s"] = _timed(
+        lambda: duckdb_ref(files), repeats
+    )
     out["ours_vs_duckdb"] = out["ours_s"] / out["duckdb_s"]
     if not skip_naive:
-        out["naive_s"], out["naive_sessions"] = naive(spark, files)
+        out["naive_s"], out["naive_sessions"], out["naive_runs_s"] = _timed(
+            lambda: naive(spark, files), repeats
+        )
         out["naive_vs_ours"] = out["naive_s"] / out["ours_s"]
     out["same_session_counts"] = len({v for k, v in out.items() if k.endswith("_sessions")}) == 1
     return out
@@ -204,7 +224,9 @@ def erase_one(spark, settings) -> dict:
     }
 
 
-def run_size(spark, n: int, work: str, stages: list[str], skip_naive: bool) -> dict:
+def run_size(
+    spark, n: int, work: str, stages: list[str], skip_naive: bool, repeats: int = 3
+) -> dict:
     root = os.path.join(work, f"n{n}")
     users = max(50, round(n / LINES_PER_PERSON))
     conf = [
@@ -246,13 +268,13 @@ def run_size(spark, n: int, work: str, stages: list[str], skip_naive: bool) -> d
             rec["error"] = err
         row["stages"][name] = rec
         if name == "sessions":  # on the freshly built silver, before erasure/retention
-            row["side_by_side"] = side_by_side(spark, settings, skip_naive)
+            row["side_by_side"] = side_by_side(spark, settings, skip_naive, repeats)
             print(f"  side by side: {json.dumps(row['side_by_side'])}", flush=True)
         print(f"  {name:<16} {secs:8.1f} s {rec['events_per_s']:>10,} ev/s "
               f"py {rec['python_rss_mb']:.0f} MB jvm {rec['jvm_rss_mb']:.0f} MB "
               f"heap {rec['jvm_heap_mb']:.0f} MB{'  ERROR ' + err if err else ''}", flush=True)  # fmt: skip
     if "side_by_side" not in row:
-        row["side_by_side"] = side_by_side(spark, settings, skip_naive)
+        row["side_by_side"] = side_by_side(spark, settings, skip_naive, repeats)
     row["side_by_side"]["erase_one"] = erase_one(spark, settings)
     print(f"  erase one: {json.dumps(row['side_by_side']['erase_one'])}", flush=True)
     return row
@@ -305,7 +327,7 @@ def markdown(doc: dict) -> str:
         sb = r["side_by_side"]
         out += (
             f"\nSide by side at {r['lines']:,} lines ({sb['silver_events']:,} silver events): "
-            f"sessions ours {sb['ours_s']:.2f} s, DuckDB {sb['duckdb_s']:.2f} s "
+            f"sessions (median of warm runs) ours {sb['ours_s']:.2f} s, DuckDB {sb['duckdb_s']:.2f} s "
             f"(ratio {sb['ours_vs_duckdb']:.1f})"
         )
         if "naive_s" in sb:
@@ -352,6 +374,12 @@ def main() -> int:
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the generated lakes")
     ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="warm runs of each side-by-side sessionization; the median is reported (default 3)",
+    )
+    ap.add_argument(
         "--merge",
         nargs="+",
         metavar="JSON",
@@ -374,7 +402,7 @@ def main() -> int:
     try:
         spark.range(1000).count()
         for n in sizes:
-            rows.append(run_size(spark, n, work, stages, args.skip_naive))
+            rows.append(run_size(spark, n, work, stages, args.skip_naive, args.repeats))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
