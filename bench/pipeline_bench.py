@@ -173,7 +173,7 @@ def delta_files(path: str) -> list[str]:
 
 def _timed(fn: Callable[[], tuple[float, int]], repeats: int) -> tuple[float, int, list[float]]:
     """Median seconds, the (agreed) count and every run's seconds: one run of a 2-core
-    machine varies by +-15%, which decides ratios near their goals."""
+    machine varies by 15-30%, which decides ratios near their goals."""
     runs = [fn() for _ in range(max(1, repeats))]
     counts = {n for _, n in runs}
     if len(counts) != 1:
@@ -189,17 +189,16 @@ def side_by_side(spark, settings, skip_naive: bool, repeats: int = 3) -> dict:
     files = delta_files(lake.path("silver.events"))
     out: dict = {"silver_events": lake.read("silver.events").count(), "silver_files": len(files)}
     ours(spark, files)  # warm
-    out["ours_s"], out["ours_sessions"], out["ours_runs_s"] = _timed(
-        lambda: ours(spark, files), repeats
-    )
-    out["duckdb_s"], out["duckdb_sessions"], out["duckdb_runs_s"] = _timed(
-        lambda: duckdb_ref(files), repeats
-    )
+    runners: dict[str, Callable[[], tuple[float, int]]] = {
+        "ours": lambda: ours(spark, files),
+        "duckdb": lambda: duckdb_ref(files),
+    }
+    if not skip_naive:
+        runners["naive"] = lambda: naive(spark, files)
+    for name, run in runners.items():
+        out[f"{name}_s"], out[f"{name}_sessions"], out[f"{name}_runs_s"] = _timed(run, repeats)
     out["ours_vs_duckdb"] = out["ours_s"] / out["duckdb_s"]
     if not skip_naive:
-        out["naive_s"], out["naive_sessions"], out["naive_runs_s"] = _timed(
-            lambda: naive(spark, files), repeats
-        )
         out["naive_vs_ours"] = out["naive_s"] / out["ours_s"]
     out["same_session_counts"] = len({v for k, v in out.items() if k.endswith("_sessions")}) == 1
     return out

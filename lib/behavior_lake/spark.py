@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -37,6 +39,22 @@ def persist_large(df: DataFrame, settings: Settings) -> DataFrame:
     """Persist a cache that grows with the input at `spark.large_cache_level`."""
     level = getattr(StorageLevel, settings.spark.large_cache_level)
     return df.persist(level)
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Runtime SQL settings that hold inside the block; each is restored (or unset) after."""
+    old = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 class JavaMissingError(RuntimeError):

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.lake import Lake, LakeError, SchemaMismatchError, TableNotFoundError, TableSpec
+from behavior_lake.spark import session_conf
 
 SCHEMA = T.StructType(
     [
@@ -102,11 +103,9 @@ def test_write_layout_keys_are_partitions_then_person(spark: SparkSession) -> No
     plan = rebalanced_for_write(no_person, ("event_date",))._jdf.queryExecution().analyzed()
     assert re.search(r"RebalancePartitions \[event_date#\d+\]", plan.toString()), plan.toString()
     assert rebalanced_for_write(df, ()) is df  # unpartitioned tables: written as they come
-    spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:  # no adaptive execution: nothing would size or coalesce the write tasks
+    # no adaptive execution: nothing would size or coalesce the write tasks
+    with session_conf(spark, {"spark.sql.adaptive.enabled": "false"}):
         assert rebalanced_for_write(df, ("event_date",)) is df
-    finally:
-        spark.conf.set("spark.sql.adaptive.enabled", "true")
 
 
 MAX_ROWS = "spark.sql.files.maxRecordsPerFile"
@@ -140,17 +139,13 @@ def test_write_layout_gives_each_file_a_person_range_of_one_day(
     lake.create(PERSON_SPEC)
     data = [(f"p{p:03d}", n, date(2026, 1, 1 + (p + n) % 3)) for p in range(200) for n in range(3)]
     df = spark.createDataFrame(data, PERSON_SPEC.schema).repartition(4)
-    saved = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", MAX_ROWS)}
-    spark.conf.set("spark.sql.shuffle.partitions", "4")
-    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
-    if max_rows:
-        spark.conf.set(MAX_ROWS, str(max_rows))
-    try:
+    layout = {
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
+        MAX_ROWS: str(max_rows or 0),  # 0: no cap
+    }
+    with session_conf(spark, layout):
         lake.append("test.person_days", df)
-    finally:
-        spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "true")
-        for k, v in saved.items():
-            spark.conf.set(k, v)
     files = lake.active_files("test.person_days")
     assert min_files <= len(files) <= max_files, files
     by_day: dict[str, list[tuple[str, str]]] = {}

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import Row, SparkSession
+from pyspark.sql import Row
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
@@ -40,7 +38,7 @@ from behavior_lake.silver.identity import (
     with_person,
 )
 from behavior_lake.silver.sessions import sessions_from_events, with_session_id
-from behavior_lake.spark import persist_large
+from behavior_lake.spark import persist_large, session_conf
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +136,7 @@ def build_silver(
     # Janino can spend minutes on its generated code and then give up. Interpreted
     # evaluation of this one step is faster end to end; later steps read the cache.
     # (persist() plans the cached query, so the setting must hold from here.)
-    with _spark_conf(spark, "spark.sql.codegen.wholeStage", "false"):
+    with session_conf(spark, {"spark.sql.codegen.wholeStage": "false"}):
         conformed = persist_large(conform(scope, taxonomy, s, s.kept_context_fields), settings)
         # One pass gives both the outcome counts and the reject reasons (small result).
         by_outcome = conformed.groupBy("_status", "reason").count().collect()
@@ -249,19 +247,6 @@ def build_silver(
         stats.sessions,
     )
     return stats
-
-
-@contextmanager
-def _spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
-    old = spark.conf.get(key, None)
-    spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        if old is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, old)
 
 
 def _bronze_horizon(lake: Lake, bronze) -> date | None:
