@@ -5,9 +5,9 @@
 For each size N: writes N silver-like events once (person_id, event_ts, message_id;
 20k persons per million events, sessions of a few events with gaps under the timeout,
 30+ minute gaps between sessions), then times with a warm JVM:
-  ours    behavior_lake.silver.sessions.with_session_slices (window functions: each
-          event's run and slice, as silver.sessions is built), then grouped to one row
-          per session (start, end, events) and counted
+  ours    behavior_lake.silver.sessions.session_spans: one row per session (start, end,
+          events, is_split) from events pre-aggregated into timeout-wide buckets before the
+          shuffle (the path silver.sessions takes from stored events), counted
   duckdb  the same rule in SQL (lag + running sum) over the same parquet files
   naive   groupBy(person) + collect_list + a Python UDF that sorts and splits (the
           tutorial approach)
@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.config import load_settings
-from behavior_lake.silver.sessions import with_session_slices
+from behavior_lake.silver.sessions import session_spans
 from behavior_lake.spark import build_session
 
 TIMEOUT_MIN = 30
@@ -66,15 +66,10 @@ def _files(path: str | list[str]) -> list[str]:
 
 
 def ours(spark, path: str | list[str]) -> tuple[float, int]:
-    """Run and slice of every event, then one row per session (as silver.sessions)."""
+    """One row per session (as silver.sessions), counted."""
     t0 = time.monotonic()
     ev = spark.read.parquet(*_files(path)).select("person_id", "event_ts")
-    n = (
-        with_session_slices(ev, TIMEOUT_MIN, MAX_HOURS, order=("event_ts",))
-        .groupBy("person_id", "_run_start", "_slice")
-        .agg(F.min("event_ts").alias("start"), F.max("event_ts").alias("end"), F.count("*"))
-        .count()
-    )
+    n = session_spans(ev, TIMEOUT_MIN, MAX_HOURS).count()
     return time.monotonic() - t0, int(n)
 
 

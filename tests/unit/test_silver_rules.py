@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import random
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,12 @@ from behavior_lake.silver.conform import _consent_signal
 from behavior_lake.silver.conform import conform as conform_rows
 from behavior_lake.silver.identity import identity_links, with_person
 from behavior_lake.silver.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
-from behavior_lake.silver.sessions import sessions, sessions_from_events, with_session_id
+from behavior_lake.silver.sessions import (
+    session_spans,
+    sessions,
+    sessions_from_events,
+    with_session_id,
+)
 from tests.conftest import CONF
 
 KEY = "unit-test-key"
@@ -425,6 +432,85 @@ def test_sessions_from_narrowed_events_match_whole_events(spark: SparkSession) -
     assert second["revenue"] == Decimal("0.00") and second["page_count"] == 0
     ids = {r["session_id"] for r in with_session_id(ev, 30, 24).collect()}
     assert {r["session_id"] for r in got} == ids
+
+
+def random_events(spark: SparkSession, seed: int):
+    """Events of 8 persons with ties, gaps around the timeout, long pauses and day-long
+    dense runs (20-29 min apart) starting at odd seconds, so slice boundaries cut
+    30-minute buckets; pages, conversions and platforms vary."""
+    rng = random.Random(seed)
+    rows, t0 = [], datetime(2026, 1, 5, 7, 13, 21, 250_000, tzinfo=UTC)
+    for person in range(8):
+        ts = t0 + timedelta(seconds=rng.randrange(0, 7200), microseconds=rng.randrange(10**6))
+        dense = person % 3 == 0
+        for _ in range(rng.randrange(40, 120)):
+            roll = rng.random()
+            if dense and roll < 0.9:
+                gap = rng.uniform(1200, 1740)
+            elif roll < 0.05:
+                gap = 0.0  # a tie: message_id decides
+            elif roll < 0.15:
+                gap = rng.choice([1799.999999, 1800.0, 1800.000001, 1801.0])
+            elif roll < 0.25:
+                gap = rng.uniform(7200, 30000)
+            else:
+                gap = rng.uniform(0.5, 600)
+            ts += timedelta(seconds=gap)
+            kind = rng.choice(["page", "screen", "track", "order"])
+            page = f"/{rng.randrange(5)}" if kind in ("page", "screen") else None
+            name = "order_completed" if kind == "order" else f"{kind}_viewed"
+            revenue = Decimal(rng.randrange(1, 9999)) / 100 if kind == "order" else None
+            platform = rng.choice(["web", "ios", None])
+            etype = "track" if kind == "order" else kind
+            rows.append((ts, f"p{person}", etype, name, page, revenue, platform))
+    rng.shuffle(rows)
+    return spark.createDataFrame(
+        [(f"m{i:05d}", r[1], r[0], *r[2:]) for i, r in enumerate(rows)],
+        "message_id string, person_id string, event_ts timestamp, event_type string, "
+        "event_name string, page_path string, revenue decimal(18,2), platform string",
+    )
+
+
+@pytest.mark.parametrize(("timeout", "max_hours"), [(30, 1), (30, 24), (90, 1)])
+def test_sessions_from_buckets_match_per_event_windows(
+    spark: SparkSession, timeout: int, max_hours: int
+) -> None:
+    """`sessions` / `session_spans` (events pre-aggregated into timeout-wide buckets,
+    cut buckets regrouped per slice) give exactly the rows of the per-event path."""
+    ev = random_events(spark, seed=timeout * 100 + max_hours)
+    per_event = with_session_id(ev, timeout, max_hours)
+    want = sorted(sessions_from_events(per_event, 10).collect())
+    assert sorted(sessions(ev, timeout, max_hours, 10).collect()) == want
+    spans = sorted(session_spans(ev.select("person_id", "event_ts"), timeout, max_hours).collect())
+    cols = ["person_id", "session_id", "session_start_ts", "session_end_ts", "event_count"]
+    assert spans == sorted(sessions_from_events(per_event, 10).select(*cols, "is_split").collect())
+    # the cases the buckets must get right occur in the data
+    by_person: dict[str, list] = {}
+    for r in want:
+        by_person.setdefault(r["person_id"], []).append(r)
+    cut = 0
+    for rows in by_person.values():
+        rows.sort(key=lambda r: r["session_start_ts"])
+        for a, b in itertools.pairwise(rows):
+            gap = (b["session_start_ts"] - a["session_end_ts"]).total_seconds()
+            same_bucket = int(a["session_end_ts"].timestamp()) // (timeout * 60) == int(
+                b["session_start_ts"].timestamp()
+            ) // (timeout * 60)
+            cut += gap <= timeout * 60 and same_bucket  # a slice boundary inside a bucket
+    assert sum(r["is_split"] for r in want) > 0 and len(want) > 40
+    if max_hours == 1:
+        assert cut > 0
+    else:
+        assert cut == 0
+
+
+def test_sessions_without_cut_buckets_read_events_once(spark: SparkSession) -> None:
+    """No slice boundary inside a bucket: the pieces come from one pass (no join back to
+    the events); with cut buckets the plan joins them back."""
+    ev = random_events(spark, seed=3)
+    plan = lambda df: df._jdf.queryExecution().optimizedPlan().toString()  # noqa: E731
+    assert "Join" not in plan(sessions(ev, 30, 24, 10))
+    assert "Join" in plan(sessions(ev, 30, 1, 10))
 
 
 def test_conform_and_sessions_shuffle_twice_only(spark: SparkSession) -> None:
