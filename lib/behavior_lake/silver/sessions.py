@@ -13,13 +13,11 @@ session (at its first event) and carried forward, not once per event.
 
 `sessions` (silver.sessions straight from stored events) and `session_spans` (one
 row per session from any (person_id, event_ts) frame) shuffle buckets, not events
-(`session_pieces`): the events of a person in one timeout-wide bucket of epoch seconds
-always share a run, so Spark aggregates them before the exchange and the windows run on
-the buckets (348k buckets for 4.19M events, 258k sessions). Measured warm on those
-events, 2 cores: `sessions` materialized 6.0 s per event windows vs 5.0 s per bucket
-(its page and platform aggregates are strings, so the pre-shuffle aggregation sorts);
-spans 2.7 vs 1.8 s. The silver job keeps `with_session_id`: silver.events needs the id
-on every event, and its events are already shuffled and sorted by person there.
+(`sessions_by_bucket`): a person's events in one timeout-wide bucket of epoch seconds
+always share a run, so Spark aggregates them before the exchange and the windows and
+the per-session grouping run on buckets (4.19M events -> 348k buckets -> 258k
+sessions). The silver job keeps `with_session_id`: silver.events needs the id on every
+event, and its events are already shuffled and sorted by person there.
 """
 
 from __future__ import annotations
@@ -122,78 +120,94 @@ def session_facts(events: DataFrame) -> DataFrame:
 def sessions(
     events: DataFrame, timeout_minutes: int, max_hours: int, engaged_min_seconds: int
 ) -> DataFrame:
-    """silver.sessions rows from events without session ids (`session_pieces` grouped
-    by session). The same sessions and ids as `sessions_from_events(with_session_id(...))`.
-    """
-    pieces = session_pieces(session_facts(events), timeout_minutes, max_hours, _piece_facts)
-    agg = pieces.groupBy("person_id", "_run_start", "_slice").agg(
-        F.min("_lo").alias("session_start_ts"), *_merged_pieces()
-    )
+    """silver.sessions rows from events without session ids (`sessions_by_bucket`). The
+    same sessions and ids as `sessions_from_events(with_session_id(...))`."""
+    agg = sessions_by_bucket(session_facts(events), timeout_minutes, max_hours, _facts())
     return _session_rows(
-        agg.withColumn("session_id", _session_id("session_start_ts")), engaged_min_seconds
+        agg.select(
+            "person_id",
+            F.col("_lo").alias("session_start_ts"),
+            F.col("_hi").alias("session_end_ts"),
+            F.col("_n").alias("event_count"),
+            "page_count",
+            F.col("_entry.page_path").alias("entry_page"),
+            F.col("_exit.page_path").alias("exit_page"),
+            F.col("_conv_any").cast("int").alias("_conv"),
+            "revenue",
+            F.col("_first.platform").alias("platform"),
+            F.col("is_split").cast("int").alias("_split"),
+        ).withColumn("session_id", _session_id("session_start_ts")),
+        engaged_min_seconds,
     )
 
 
 def session_spans(events: DataFrame, timeout_minutes: int, max_hours: int) -> DataFrame:
     """One row per session from (person_id, event_ts) alone: person_id, session_id,
     session_start_ts, session_end_ts, event_count, is_split (as in silver.sessions)."""
-    pieces = session_pieces(events, timeout_minutes, max_hours, lambda: [])
-    agg = pieces.groupBy("person_id", "_run_start", "_slice").agg(
-        F.min("_lo").alias("session_start_ts"),
-        F.max("_hi").alias("session_end_ts"),
-        F.sum("_n").alias("event_count"),
-        F.max(F.col("is_split").cast("int")).alias("_split"),
-    )
+    agg = sessions_by_bucket(events, timeout_minutes, max_hours, [])
     return agg.select(
         "person_id",
-        _session_id("session_start_ts").alias("session_id"),
-        "session_start_ts",
-        "session_end_ts",
-        "event_count",
-        (F.col("_split") == 1).alias("is_split"),
+        _session_id("_lo").alias("session_id"),
+        F.col("_lo").alias("session_start_ts"),
+        F.col("_hi").alias("session_end_ts"),
+        F.col("_n").alias("event_count"),
+        "is_split",
     )
 
 
-def session_pieces(
-    events: DataFrame,
-    timeout_minutes: int,
-    max_hours: int,
-    facts: Callable[[], list[Column]],
+# A per-session aggregate that merges across parts of a session: (name, F.min / F.max /
+# F.sum, per-event value).
+Fact = tuple[str, Callable[[Column], Column], Column]
+
+
+def _facts() -> list[Fact]:
+    """What silver.sessions needs per session beyond times and counts."""
+    key = [F.col(c) for c in ORDER]
+    with_page = F.col("page_path").isNotNull()
+    return [
+        ("page_count", F.sum, F.col("_view").cast("long")),
+        ("_entry", F.min, F.when(with_page, F.struct(*key, F.col("page_path")))),
+        ("_exit", F.max, F.when(with_page, F.struct(*key, F.col("page_path")))),
+        ("_conv_any", F.max, F.col("_conv")),
+        ("revenue", F.sum, F.col("_conv_revenue")),
+        ("_first", F.min, F.struct(*key, F.col("platform"))),
+    ]
+
+
+def sessions_by_bucket(
+    events: DataFrame, timeout_minutes: int, max_hours: int, facts: list[Fact]
 ) -> DataFrame:
-    """Events reduced to pieces of sessions before the shuffle: one row per piece with
-    person_id, `_run_start` (long seconds), `_slice`, `_lo`/`_hi` (first/last event_ts),
-    `_n` (events), `is_split` and the aggregates `facts()` gives (min/max/sum, so the
-    caller merges a session's pieces by grouping on (person_id, _run_start, _slice)).
+    """One row per session: person_id, `_run_start` (long seconds), `_slice`, `_lo` /
+    `_hi` (first / last event_ts), `_n` (events), `is_split` and one column per fact.
 
-    Why it is exact: a piece is the person's events in one `timeout`-wide bucket of epoch
-    seconds (floor(seconds / timeout)). Two events of a bucket are less than the timeout
-    apart, so no inactivity gap falls inside it: the whole bucket belongs to one run.
-    Spark aggregates the buckets where the events are read (partial aggregation before
-    the exchange), so the shuffle, sort and windows see buckets, not events. Two window
-    levels over a person's buckets (ordered by bucket) find each bucket's run start and
-    slice as `with_session_slices` does per event (a gap is from a bucket's last second to
-    the next one's first). A bucket that a slice boundary (run start + k * max_hours)
-    cuts -- possible only in runs longer than `max_hours` -- is replaced by its events
-    regrouped per slice, read again through a broadcast join with the cut buckets.
+    Why it is exact: the person's events in one `timeout`-wide bucket of epoch seconds
+    (floor(seconds / timeout)) are less than the timeout apart, so no inactivity gap
+    falls inside a bucket: all of it belongs to one run. Spark aggregates the buckets
+    where the events are read (partial aggregation before the exchange), so the shuffle,
+    sort and windows see buckets, not events. Two window levels over a person's buckets
+    (ordered by bucket) find each bucket's run start and slice as `with_session_slices`
+    does per event (a gap runs from a bucket's last second to the next one's first), and
+    the buckets are grouped per (person, run start, slice) in the same stage. A bucket
+    that a slice boundary (run start + k * max_hours) cuts -- possible only in runs longer
+    than `max_hours` -- is left out of that grouping; when there is any, its events are
+    read again (broadcast join with the cut buckets, at most one per session), regrouped
+    per slice and merged in.
 
-    Eager: the windowed buckets are materialized once (a local checkpoint, freed with the
-    returned frame) and checked for cut buckets, so without any the events are read once
-    and the plan has no join. Measured on 4.19M silver events (warm, 2 cores): 348k
-    buckets, 258k sessions; session spans 1.8 s vs 2.7 s per event windows.
+    Eager: the sessions are materialized once (a local checkpoint, freed with the
+    returned frame) and checked for cut buckets, so without any the events are read once.
     """
     timeout, slice_s = timeout_minutes * 60, max_hours * 3600
     ts = F.col("event_ts").cast("long")
+    aggs: list[Fact] = [
+        ("_lo", F.min, F.col("event_ts")),
+        ("_hi", F.max, F.col("event_ts")),
+        ("_n", F.sum, F.lit(1).cast("long")),
+        *facts,
+    ]
     bucketed = events.withColumn("_bucket", F.floor(ts / timeout))
-
-    def piece_aggs() -> list[Column]:
-        return [
-            F.min("event_ts").alias("_lo"),
-            F.max("event_ts").alias("_hi"),
-            F.count(F.lit(1)).alias("_n"),
-            *facts(),
-        ]
-
-    buckets = bucketed.groupBy("person_id", "_bucket").agg(*piece_aggs())
+    buckets = bucketed.groupBy("person_id", "_bucket").agg(
+        *[op(value).alias(name) for name, op, value in aggs]
+    )
     by_person = Window.partitionBy("person_id").orderBy("_bucket")
     so_far = by_person.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     lo, hi = F.col("_lo").cast("long"), F.col("_hi").cast("long")
@@ -204,62 +218,45 @@ def session_pieces(
     step = step.withColumn("_run_start", F.max(F.when(run_starts, lo)).over(so_far))
     slice_of = lambda t: F.floor((t - F.col("_run_start")) / slice_s)  # noqa: E731
     continues = F.col("_next").isNotNull() & (F.col("_next") - hi <= timeout)
-    step = (
-        step.withColumns(
-            {
-                "_slice": slice_of(lo),
-                "_cut": slice_of(lo) != slice_of(hi),
-                # the run goes on into another slice (per event: the max over the bucket)
-                "is_split": (slice_of(hi) > 0)
-                | (slice_of(lo) != slice_of(hi))
-                | (continues & (slice_of(F.col("_next")) != slice_of(hi))),
-            }
+    step = step.withColumns(
+        {
+            "_slice": slice_of(lo),
+            "_cut": slice_of(lo) != slice_of(hi),
+            # the run goes on into another slice (per event: the max over the bucket)
+            "is_split": (slice_of(hi) > 0)
+            | (slice_of(lo) != slice_of(hi))
+            | (continues & (slice_of(F.col("_next")) != slice_of(hi))),
+        }
+    )
+    whole = ~F.col("_cut")
+    keys = ["person_id", "_run_start", "_slice"]
+    grouped = (
+        step.groupBy(*keys)
+        .agg(
+            *[op(F.when(whole, F.col(name))).alias(name) for name, op, _ in aggs],
+            F.max("is_split").alias("is_split"),
+            # buckets are disjoint in time: only one holds the boundary after a slice
+            F.max(F.when(F.col("_cut"), F.col("_bucket"))).alias("_cut_bucket"),
         )
-        .drop("_prev", "_next")
         .localCheckpoint()
     )
-    if step.filter(F.col("_cut")).isEmpty():
-        return step.drop("_cut", "_bucket")
-    whole = step.filter(~F.col("_cut")).drop("_cut", "_bucket")
+    if grouped.filter(F.col("_cut_bucket").isNotNull()).isEmpty():
+        return grouped.drop("_cut_bucket")
     # a cut bucket lies in a run of two slices or more: every session of that run is split
-    cut = step.filter(F.col("_cut")).select("person_id", "_bucket", "_run_start")
+    cut = grouped.filter(F.col("_cut_bucket").isNotNull()).select(
+        "person_id", F.col("_cut_bucket").alias("_bucket"), "_run_start"
+    )
     regrouped = (
         bucketed.join(F.broadcast(cut), ["person_id", "_bucket"], how="inner")
         .withColumn("_slice", slice_of(ts))
-        .groupBy("person_id", "_run_start", "_slice")
-        .agg(*piece_aggs())
+        .groupBy(*keys)
+        .agg(*[op(value).alias(name) for name, op, value in aggs])
         .withColumn("is_split", F.lit(True))
     )
-    return whole.unionByName(regrouped)
-
-
-def _piece_facts() -> list[Column]:
-    """Per-piece aggregates of `session_facts` rows that merge by min/max/sum."""
-    key = [F.col(c) for c in ORDER]
-    with_page = F.col("page_path").isNotNull()
-    return [
-        F.sum(F.col("_view").cast("long")).alias("page_count"),
-        F.min(F.when(with_page, F.struct(*key, F.col("page_path")))).alias("_entry"),
-        F.max(F.when(with_page, F.struct(*key, F.col("page_path")))).alias("_exit"),
-        F.max(F.col("_conv").cast("int")).alias("_conv"),
-        F.sum("_conv_revenue").alias("revenue"),
-        F.min(F.struct(*key, F.col("platform"))).alias("_first"),
-    ]
-
-
-def _merged_pieces() -> list[Column]:
-    """`_per_session` over pieces instead of events."""
-    return [
-        F.max("_hi").alias("session_end_ts"),
-        F.sum("_n").alias("event_count"),
-        F.sum("page_count").alias("page_count"),
-        F.min("_entry").getField("page_path").alias("entry_page"),
-        F.max("_exit").getField("page_path").alias("exit_page"),
-        F.max("_conv").alias("_conv"),
-        F.sum("revenue").alias("revenue"),
-        F.min("_first").getField("platform").alias("platform"),
-        F.max(F.col("is_split").cast("int")).alias("_split"),
-    ]
+    parts = grouped.filter(F.col("_n").isNotNull()).drop("_cut_bucket").unionByName(regrouped)
+    return parts.groupBy(*keys).agg(
+        *[op(name).alias(name) for name, op, _ in aggs], F.max("is_split").alias("is_split")
+    )
 
 
 def sessions_from_events(events: DataFrame, engaged_min_seconds: int) -> DataFrame:
