@@ -383,7 +383,7 @@ def test_sessions_ignore_local_dst_jumps(spark: SparkSession) -> None:
 
 
 def test_sessions_from_narrowed_events_match_whole_events(spark: SparkSession) -> None:
-    """`sessions` (narrowed facts, two window levels, grouped by run slice) gives the rows
+    """`sessions` (narrowed facts shuffled as timeout-wide buckets) gives the rows
     and ids of the per-event path the job uses (`with_session_id` on whole events): ties
     broken by message_id, pages, conversions, revenue, platform, a run cut in slices."""
     t = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

@@ -37,18 +37,11 @@ def _session_id(ts_col: str) -> Column:
     return F.substring(F.sha2(text, 256), 1, 32)
 
 
-def with_session_slices(
-    events: DataFrame, timeout_minutes: int, max_hours: int, order: tuple[str, ...] = ORDER
-) -> DataFrame:
+def with_session_slices(events: DataFrame, timeout_minutes: int, max_hours: int) -> DataFrame:
     """Window levels 1-2: `_run_start` (long seconds), `_slice` (0, 1, ... within the
-    run), `_new_session` and `is_split` on every event.
-
-    Runs, slices and `is_split` depend only on the person's event times, not on how
-    events with the same time are ordered: `order=("event_ts",)` gives the same values
-    per (person, time) and spares the tie-breaker column the shuffle and sort.
-    `_new_session` does depend on it (one of two same-time events is the start).
-    """
-    by_person = Window.partitionBy("person_id").orderBy(*order)
+    run), `_new_session` and `is_split` on every event (ordered by ORDER: one of two
+    same-time events is the session's start)."""
+    by_person = Window.partitionBy("person_id").orderBy(*ORDER)
     so_far = by_person.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     ts = F.col("event_ts").cast("long")
     timeout, slice_s = timeout_minutes * 60, max_hours * 3600
