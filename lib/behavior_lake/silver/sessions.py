@@ -117,19 +117,7 @@ def sessions(
     same sessions and ids as `sessions_from_events(with_session_id(...))`."""
     agg = sessions_by_bucket(session_facts(events), timeout_minutes, max_hours, _facts())
     return _session_rows(
-        agg.select(
-            "person_id",
-            F.col("_lo").alias("session_start_ts"),
-            F.col("_hi").alias("session_end_ts"),
-            F.col("_n").alias("event_count"),
-            "page_count",
-            F.col("_entry.page_path").alias("entry_page"),
-            F.col("_exit.page_path").alias("exit_page"),
-            F.col("_conv_any").cast("int").alias("_conv"),
-            "revenue",
-            F.col("_first.platform").alias("platform"),
-            F.col("is_split").cast("int").alias("_split"),
-        ).withColumn("session_id", _session_id("session_start_ts")),
+        _named(agg).withColumn("session_id", _session_id("session_start_ts")),
         engaged_min_seconds,
     )
 
@@ -153,6 +141,15 @@ def session_spans(events: DataFrame, timeout_minutes: int, max_hours: int) -> Da
 Fact = tuple[str, Callable[[Column], Column], Column]
 
 
+def _core() -> list[Fact]:
+    """First and last time and the event count: every session needs them."""
+    return [
+        ("_lo", F.min, F.col("event_ts")),
+        ("_hi", F.max, F.col("event_ts")),
+        ("_n", F.sum, F.lit(1).cast("long")),
+    ]
+
+
 def _facts() -> list[Fact]:
     """What silver.sessions needs per session beyond times and counts."""
     key = [F.col(c) for c in ORDER]
@@ -161,10 +158,28 @@ def _facts() -> list[Fact]:
         ("page_count", F.sum, F.col("_view").cast("long")),
         ("_entry", F.min, F.when(with_page, F.struct(*key, F.col("page_path")))),
         ("_exit", F.max, F.when(with_page, F.struct(*key, F.col("page_path")))),
-        ("_conv_any", F.max, F.col("_conv")),
+        ("_conv_any", F.max, F.col("_conv").cast("int")),
         ("revenue", F.sum, F.col("_conv_revenue")),
         ("_first", F.min, F.struct(*key, F.col("platform"))),
     ]
+
+
+def _named(agg: DataFrame) -> DataFrame:
+    """Aggregated `_core` + `_facts` columns under the names `_session_rows` reads."""
+    return agg.select(
+        "person_id",
+        *[c for c in ("session_id",) if c in agg.columns],
+        F.col("_lo").alias("session_start_ts"),
+        F.col("_hi").alias("session_end_ts"),
+        F.col("_n").alias("event_count"),
+        "page_count",
+        F.col("_entry.page_path").alias("entry_page"),
+        F.col("_exit.page_path").alias("exit_page"),
+        F.col("_conv_any").alias("_conv"),
+        "revenue",
+        F.col("_first.platform").alias("platform"),
+        F.col("is_split").cast("int").alias("_split"),
+    )
 
 
 def sessions_by_bucket(
@@ -191,12 +206,7 @@ def sessions_by_bucket(
     """
     timeout, slice_s = timeout_minutes * 60, max_hours * 3600
     ts = F.col("event_ts").cast("long")
-    aggs: list[Fact] = [
-        ("_lo", F.min, F.col("event_ts")),
-        ("_hi", F.max, F.col("event_ts")),
-        ("_n", F.sum, F.lit(1).cast("long")),
-        *facts,
-    ]
+    aggs = [*_core(), *facts]
     bucketed = events.withColumn("_bucket", F.floor(ts / timeout))
     buckets = bucketed.groupBy("person_id", "_bucket").agg(
         *[op(value).alias(name) for name, op, value in aggs]
@@ -216,8 +226,8 @@ def sessions_by_bucket(
             "_slice": slice_of(lo),
             "_cut": slice_of(lo) != slice_of(hi),
             # the run goes on into another slice (per event: the max over the bucket)
+            # (a cut bucket has slice_of(hi) > 0 already)
             "is_split": (slice_of(hi) > 0)
-            | (slice_of(lo) != slice_of(hi))
             | (continues & (slice_of(F.col("_next")) != slice_of(hi))),
         }
     )
@@ -233,12 +243,11 @@ def sessions_by_bucket(
         )
         .localCheckpoint()
     )
-    if grouped.filter(F.col("_cut_bucket").isNotNull()).isEmpty():
+    with_cut = grouped.filter(F.col("_cut_bucket").isNotNull())
+    if with_cut.isEmpty():
         return grouped.drop("_cut_bucket")
     # a cut bucket lies in a run of two slices or more: every session of that run is split
-    cut = grouped.filter(F.col("_cut_bucket").isNotNull()).select(
-        "person_id", F.col("_cut_bucket").alias("_bucket"), "_run_start"
-    )
+    cut = with_cut.select("person_id", F.col("_cut_bucket").alias("_bucket"), "_run_start")
     regrouped = (
         bucketed.join(F.broadcast(cut), ["person_id", "_bucket"], how="inner")
         .withColumn("_slice", slice_of(ts))
@@ -258,25 +267,11 @@ def sessions_from_events(events: DataFrame, engaged_min_seconds: int) -> DataFra
     if "_view" not in events.columns:
         events = session_facts(events)
     # session_start_ts before session_id: the rows' existing (person, time) order.
-    agg = events.groupBy("person_id", "session_start_ts", "session_id").agg(*_per_session())
-    return _session_rows(agg, engaged_min_seconds)
-
-
-def _per_session() -> list[Column]:
-    """Aggregates of one session's facts (groups of `session_facts` rows)."""
-    order_key = F.struct(*[F.col(c) for c in ORDER])
-    with_page = F.when(F.col("page_path").isNotNull(), order_key)
-    return [
-        F.max("event_ts").alias("session_end_ts"),
-        F.count(F.lit(1)).alias("event_count"),
-        F.sum(F.col("_view").cast("long")).alias("page_count"),
-        F.min_by("page_path", with_page).alias("entry_page"),
-        F.max_by("page_path", with_page).alias("exit_page"),
-        F.max(F.col("_conv").cast("int")).alias("_conv"),
-        F.sum("_conv_revenue").alias("revenue"),
-        F.min_by("platform", order_key).alias("platform"),
-        F.max(F.col("is_split").cast("int")).alias("_split"),
-    ]
+    agg = events.groupBy("person_id", "session_start_ts", "session_id").agg(
+        *[op(value).alias(name) for name, op, value in [*_core(), *_facts()]],
+        F.max("is_split").alias("is_split"),
+    )
+    return _session_rows(_named(agg.drop("session_start_ts")), engaged_min_seconds)
 
 
 def _session_rows(agg: DataFrame, engaged_min_seconds: int) -> DataFrame:
