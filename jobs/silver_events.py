@@ -37,7 +37,9 @@ def run(ctx: JobContext, args) -> None:
         sessions=st.sessions,
         identity_links=st.identity_links,
         capped_links=st.capped_links,
+        flagged_rows=st.flagged_rows,
         **{f"reject_{k}": v for k, v in st.reasons.items()},
+        **{f"flag_{k.replace(':', '_')}": v for k, v in st.findings.items()},
     )
 
 

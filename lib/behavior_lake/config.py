@@ -27,6 +27,28 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the dotted key."""
 
 
+# ---------------------------------------------------------------------------- ranges
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ConfigError(f"{key}: expected a value >= {low}, got {value}")
+
+
+def _between(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: expected a value from {low} to {high}, got {value}")
+
+
+def _iso_date(key: str, value: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
 # ---------------------------------------------------------------------------- sections
 
 
@@ -61,10 +83,9 @@ class SparkSettings:
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.ml_parallelism < 1:
-            raise ConfigError(
-                f"spark.ml_parallelism: expected an integer >= 1, got {self.ml_parallelism}"
-            )
+        _at_least("spark.ml_parallelism", self.ml_parallelism, 1)
+        _at_least("spark.shuffle_partitions", self.shuffle_partitions, 1)
+        _at_least("spark.ml_single_partition_max_rows", self.ml_single_partition_max_rows, 0)
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,11 @@ class LakeSettings:
     engine: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     # Files removed from a table stay readable (time travel) this long before vacuum.
     vacuum_retention_hours: float = 168.0
+
+    def __post_init__(self) -> None:
+        _at_least("lake.vacuum_retention_hours", self.vacuum_retention_hours, 0)
+        if not self.root.strip():
+            raise ConfigError("lake.root: expected a path or URI, got an empty string")
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,31 @@ class BronzeSettings:
     # Keep rate (0..1] per event name; absent names are kept whole.
     sampling: dict[str, float] = field(default_factory=dict)
     max_line_chars: int = 1_000_000
+    # Plausible event times: from this date up to the line's arrival + max_future_hours
+    # (docs/arrival-time.md). Earlier or later timestamps are quarantined
+    # (invalid_timestamp); defaulted 1970 device clocks fall below the default.
+    min_event_date: str = "1990-01-01"
+    max_future_hours: float = 72.0
+    # A .gz file whose uncompressed size (gzip trailer) exceeds this many times its
+    # compressed size is quarantined whole (decompression_limit) without being read.
+    max_decompression_ratio: float = 200.0
+
+    def __post_init__(self) -> None:
+        _at_least("bronze.max_files_per_batch", self.max_files_per_batch, 0)
+        _at_least("bronze.max_line_chars", self.max_line_chars, 100)
+        _at_least("bronze.max_future_hours", self.max_future_hours, 0)
+        _at_least("bronze.max_decompression_ratio", self.max_decompression_ratio, 2)
+        _iso_date("bronze.min_event_date", self.min_event_date)
+        if not "1970-01-02" <= self.min_event_date <= "2100-01-01":
+            raise ConfigError(
+                "bronze.min_event_date: expected a date from 1970-01-02 to 2100-01-01 "
+                f"(1970-01-01 is the defaulted clock of broken devices), got {self.min_event_date}"
+            )
+        for name, rate in self.sampling.items():
+            if not 0 < rate <= 1:
+                raise ConfigError(
+                    f"bronze.sampling.{name}: expected a keep rate in (0, 1], got {rate}"
+                )
 
 
 @dataclass(frozen=True)
@@ -116,6 +167,9 @@ class BotSettings:
     )
     # Events of a person in one clock hour above this are a runaway session.
     max_events_per_hour: int = 300
+
+    def __post_init__(self) -> None:
+        _at_least("silver.bots.max_events_per_hour", self.max_events_per_hour, 1)
 
 
 @dataclass(frozen=True)
@@ -139,6 +193,15 @@ class SilverSettings:
     max_session_hours: int = 24
     engaged_min_seconds: int = 10
     bots: BotSettings = field(default_factory=BotSettings)
+
+    def __post_init__(self) -> None:
+        _at_least("silver.dedup_lookback_days", self.dedup_lookback_days, 0)
+        _at_least("silver.late_allowed_days", self.late_allowed_days, 0)
+        _at_least("silver.allowed_clock_skew_minutes", self.allowed_clock_skew_minutes, 0)
+        _at_least("silver.max_ids_per_person", self.max_ids_per_person, 1)
+        _between("silver.session_timeout_minutes", self.session_timeout_minutes, 1, 24 * 60)
+        _between("silver.max_session_hours", self.max_session_hours, 1, 24 * 7)
+        _at_least("silver.engaged_min_seconds", self.engaged_min_seconds, 0)
 
 
 @dataclass(frozen=True)
@@ -187,6 +250,17 @@ class FeatureSettings:
     drift_null_rate_threshold: float = 0.1
     drift_bins: int = 10
     owner: str = "behavior-lake data team"
+
+    def __post_init__(self) -> None:
+        if not self.windows_days or min(self.windows_days) < 1:
+            raise ConfigError(
+                f"gold.features.windows_days: expected day counts >= 1, got {self.windows_days}"
+            )
+        _at_least("gold.features.trend_recent_days", self.trend_recent_days, 1)
+        _at_least("gold.features.trend_base_days", self.trend_base_days, 1)
+        _at_least("gold.features.snapshot_interval_days", self.snapshot_interval_days, 1)
+        _at_least("gold.features.engagement_half_life_days", self.engagement_half_life_days, 0.1)
+        _at_least("gold.features.drift_bins", self.drift_bins, 2)
 
 
 @dataclass(frozen=True)
@@ -284,12 +358,37 @@ class SegmentSettings:
     names: dict[str, str] = field(default_factory=dict)
     drift_psi_threshold: float = 0.2
 
+    def __post_init__(self) -> None:
+        _at_least("segments.k_min", self.k_min, 2)
+        _at_least("segments.k_max", self.k_max, self.k_min)
+        _between("segments.min_segment_share", self.min_segment_share, 0, 0.5)
+        _between("segments.winsorize_quantile", self.winsorize_quantile, 0, 0.25)
+        _at_least("segments.max_iter", self.max_iter, 1)
+        _at_least("segments.bootstrap_rounds", self.bootstrap_rounds, 1)
+        _between("segments.bootstrap_fraction", self.bootstrap_fraction, 0.1, 0.99)
+
 
 @dataclass(frozen=True)
 class ChurnGate:
+    # A first champion must beat both naive baselines on measures that do not depend on
+    # the base rate: ROC AUC (the base-rate baseline scores 0.5), ROC AUC over the
+    # recency-only score, and PR AUC skill = (PR AUC - base rate) / (1 - base rate),
+    # the share of the possible improvement over the base rate (0 = none, 1 = perfect).
     min_roc_auc: float = 0.6
-    min_pr_auc_lift: float = 1.2  # holdout PR AUC / base rate
+    min_roc_auc_gain_over_recency: float = 0.0
+    min_pr_auc_skill: float = 0.05
     promote_pr_auc_margin: float = 0.01  # challenger must beat champion's PR AUC by this
+
+    def __post_init__(self) -> None:
+        _between("churn.gate.min_roc_auc", self.min_roc_auc, 0.5, 1.0)
+        _between(
+            "churn.gate.min_roc_auc_gain_over_recency",
+            self.min_roc_auc_gain_over_recency,
+            -0.5,
+            0.5,
+        )
+        _between("churn.gate.min_pr_auc_skill", self.min_pr_auc_skill, 0.0, 1.0)
+        _between("churn.gate.promote_pr_auc_margin", self.promote_pr_auc_margin, 0.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -318,7 +417,22 @@ class ChurnSettings:
     seed: int = 42
     gate: ChurnGate = field(default_factory=ChurnGate)
     shadow: bool = True  # also score the challenger and compare
-    monitoring_min_pr_auc_lift: float = 1.2  # realized PR AUC / base rate below -> retrain
+    # realized PR AUC skill (ml.gate.pr_auc_skill) below this -> retrain recommended
+    monitoring_min_pr_auc_skill: float = 0.05
+
+    def __post_init__(self) -> None:
+        _at_least("churn.horizon_days", self.horizon_days, 1)
+        _at_least("churn.lookback_days", self.lookback_days, 1)
+        _at_least("churn.max_cutoffs", self.max_cutoffs, 2)
+        _between("churn.capacity_share", self.capacity_share, 0.0001, 1)
+        _at_least("churn.capacity_persons", self.capacity_persons, 0)
+        _at_least("churn.positive_weight", self.positive_weight, 0.0001)
+        _at_least("churn.lr_reg_param", self.lr_reg_param, 0)
+        _at_least("churn.gbt_max_iter", self.gbt_max_iter, 1)
+        _between("churn.gbt_max_depth", self.gbt_max_depth, 1, 30)
+        _between("churn.monitoring_min_pr_auc_skill", self.monitoring_min_pr_auc_skill, 0, 1)
+        if not self.models:
+            raise ConfigError("churn.models: expected at least one of logistic_regression, gbt")
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,8 @@ def test_scoring_shadow_and_monitoring(trained, record_property) -> None:
     assert score_churn.cli(demo.job_args("--as-of", str(past), "--no-shadow")) == 0
     mon = lake.read("ops.model_monitoring").filter(F.col("as_of_date") == past).first()
     assert mon is not None and mon.model_version == str(champion.version) and mon.persons > 0
-    assert mon.retrain_recommended == (
-        mon.pr_auc / mon.base_rate < demo.settings.churn.monitoring_min_pr_auc_lift
-    )
+    skill = (mon.pr_auc - mon.base_rate) / (1 - mon.base_rate)
+    assert mon.retrain_recommended == (skill < demo.settings.churn.monitoring_min_pr_auc_skill)
     # planted churn: AUC of the past scores against the generator's churn days
     s = demo.settings
     truth = truth_persons(lake.spark, s.landing.truth_root, s.privacy.pseudonym_key)

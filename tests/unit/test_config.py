@@ -110,5 +110,5 @@ def test_ml_parallelism_default_and_bounds() -> None:
     assert (
         load_settings("local", ["spark.ml_parallelism=1"], conf_dir=CONF).spark.ml_parallelism == 1
     )
-    with pytest.raises(ConfigError, match=r"spark\.ml_parallelism: expected an integer >= 1"):
+    with pytest.raises(ConfigError, match=r"spark\.ml_parallelism: expected a value >= 1"):
         load_settings("local", ["spark.ml_parallelism=0"], conf_dir=CONF)

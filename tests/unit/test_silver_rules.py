@@ -203,6 +203,17 @@ def test_validation_time_bots_and_dedup(spark: SparkSession) -> None:
         bronze_row("unknown", event="Wishlist Shared"),
         bronze_row("noreq", props={"price": 3}),
         bronze_row("badtype", props={"product_id": "p", "price": "3.50"}),
+        bronze_row("norev", event="Order Completed", props={"order_id": "o", "currency": "EUR"}),
+        bronze_row(
+            "badrev",
+            event="Order Completed",
+            props={"order_id": "o", "currency": "EUR", "revenue": "12"},
+        ),
+        bronze_row(
+            "okrev",
+            event="Order Completed",
+            props={"order_id": "o", "currency": "EUR", "revenue": 12},
+        ),
         bronze_row("intnum", props={"product_id": "p", "price": 3}),
         bronze_row("bot", anon="b1", ua="Mozilla/5.0 (compatible; Googlebot/2.1)"),
         bronze_row("junk", anon="undefined"),
@@ -214,8 +225,17 @@ def test_validation_time_bots_and_dedup(spark: SparkSession) -> None:
     assert got["late"] == ("reject", "too_late")
     assert got["future"] == ("silver", None)
     assert got["unknown"] == ("reject", "unknown_event")
-    assert got["noreq"] == ("reject", "missing_required_property")
-    assert got["badtype"] == ("reject", "invalid_property_type")
+    # taxonomy policy: flag by default (kept, finding listed), reject where declared
+    assert got["noreq"] == ("silver", None)
+    assert got["badtype"] == ("silver", None)
+    assert got["norev"] == ("reject", "missing_required_property")
+    assert got["badrev"] == ("reject", "invalid_property_type")
+    assert got["okrev"] == ("silver", None)
+    dq = {r["message_id"]: r["dq_issues"] for r in df.filter("_copy = 1").collect()}
+    assert dq["noreq"] == ["missing_required_property:product_id"]
+    assert dq["badtype"] == ["invalid_property_type:price"]
+    assert dq["ok"] == [] and dq["okrev"] == [] and dq["intnum"] == []
+    assert df.filter("message_id = 'badtype'").first()["properties"]["price"] is None
     assert got["intnum"] == ("silver", None)
     assert got["bot"] == ("reject", "bot_user_agent")
     assert got["junk"] == ("reject", "unattributable")

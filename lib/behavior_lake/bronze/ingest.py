@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.drift import detect_drift
-from behavior_lake.bronze.parse import classify_lines, properties_variant
+from behavior_lake.bronze.parse import TimeWindow, classify_lines, properties_variant
 from behavior_lake.config import Settings
 from behavior_lake.contracts.bronze import (
     BRONZE_EVENTS,
@@ -279,6 +279,8 @@ def ingest_batch(
             pii_mode=settings.privacy.pii_mode,
             key_hex=settings.privacy.encryption_key,
             keep_rates=settings.bronze.sampling,
+            window=TimeWindow(settings.bronze.min_event_date, settings.bronze.max_future_hours),
+            ingested_at=ingested_at,
         )
         classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
         classified = persist_large(classified.select(*_cached_columns()), settings)

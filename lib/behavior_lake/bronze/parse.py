@@ -8,10 +8,13 @@ VARIANT (`try_parse_json`), so a JSON type can be checked exactly (a numeric
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from behavior_lake.bronze.arrival import arrival_ts
 from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
 
 V = "_v"  # the parsed line (VARIANT), dropped before writing
@@ -36,10 +39,13 @@ REASONS = (
     "invalid_properties",
     "invalid_traits",
 )
-FILE_REASONS = ("unreadable_file", "unexpected_file")
-# Event times outside this range are not plausible event times (e.g. epoch numbers
-# cast to year 12345, or defaulted 1970 clocks).
-MIN_TS, MAX_TS = "2000-01-01", "2100-01-01"
+FILE_REASONS = (
+    "unreadable_file",
+    "unexpected_file",
+    "symbolic_link",
+    "decompression_limit",
+    "changed_file",
+)
 
 
 def jtype(path: str) -> Column:
@@ -65,6 +71,7 @@ _TYPED = {
     "traits": "$.traits",
     "sent": "$.sentAt",
     "recv": "$.receivedAt",
+    "orig": "$.originalTimestamp",
 }
 
 
@@ -87,7 +94,9 @@ def with_envelope(df: DataFrame) -> DataFrame:
     parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line")))
     typed = parsed.select("*", *[jtype(path).alias(f"_t_{name}") for name, path in _TYPED.items()])
     event_type = _str("type")
-    ts_raw = _str("ts")
+    # `timestamp` is what Segment's servers set; a raw SDK export may carry only the
+    # device's `originalTimestamp`.
+    ts_raw = F.coalesce(_str("ts"), F.when(~_present("ts"), _str("orig")))
     return typed.select(
         "*",
         _str("mid").alias("message_id"),
@@ -103,6 +112,7 @@ def with_envelope(df: DataFrame) -> DataFrame:
         ts_raw.try_cast("timestamp").alias("event_ts"),
         _str("sent").try_cast("timestamp").alias("sent_at"),
         _str("recv").try_cast("timestamp").alias("received_at"),
+        _str("orig").try_cast("timestamp").alias("original_ts"),
     )
 
 
@@ -110,12 +120,33 @@ def _present(name: str) -> Column:
     return _t(name).isNotNull() & (_t(name) != "VOID")
 
 
-def with_quarantine_reason(df: DataFrame, max_line_chars: int) -> DataFrame:
+@dataclass(frozen=True)
+class TimeWindow:
+    """Plausible event times: from `min_event_date` to the line's trusted arrival time
+    (bronze.arrival) plus `max_future_hours` (bronze.min_event_date, bronze.max_future_hours)."""
+
+    min_event_date: str = "1990-01-01"
+    max_future_hours: float = 72.0
+
+    def plausible(self, event_ts: Column, arrival: Column) -> Column:
+        latest = arrival + F.make_dt_interval(
+            F.lit(0), F.lit(0), F.lit(0), F.lit(float(self.max_future_hours) * 3600.0)
+        )
+        return (event_ts >= F.lit(self.min_event_date).cast("timestamp")) & (event_ts <= latest)
+
+
+def with_quarantine_reason(
+    df: DataFrame,
+    max_line_chars: int,
+    window: TimeWindow | None = None,
+    ingested_at: datetime | None = None,
+) -> DataFrame:
     """Add `reason` (null for loadable lines) and a human `detail`: one CASE WHEN, the
-    first failing rule wins."""
-    ts_ok = (F.col("event_ts") >= F.lit(MIN_TS).cast("timestamp")) & (
-        F.col("event_ts") < F.lit(MAX_TS).cast("timestamp")
-    )
+    first failing rule wins. `source_file` (the landing path) bounds the arrival time."""
+    window = window or TimeWindow()
+    ingested = F.lit(ingested_at).cast("timestamp") if ingested_at else F.current_timestamp()
+    arrival = arrival_ts(F.col("received_at"), F.col("source_file"), ingested)
+    ts_ok = window.plausible(F.col("event_ts"), arrival)
     etype = F.col("event_type")
     has_anon, has_user = _nonblank(F.col("anonymous_id")), _nonblank(F.col("user_id"))
 
@@ -148,11 +179,26 @@ def with_quarantine_reason(df: DataFrame, max_line_chars: int) -> DataFrame:
             "invalid_type",
             F.concat(F.lit("type "), F.coalesce(etype, _t("type"))),
         ),
-        (~_present("ts"), "missing_timestamp", F.lit("timestamp absent or null")),
+        (
+            ~_present("ts") & ~_present("orig"),
+            "missing_timestamp",
+            F.lit("timestamp and originalTimestamp absent or null"),
+        ),
         (
             ~ts_ok | F.col("event_ts").isNull(),
             "invalid_timestamp",
-            F.concat(F.lit("timestamp "), F.coalesce(F.col("_ts_raw"), _t("ts"))),
+            F.concat(
+                F.lit("timestamp "),
+                F.coalesce(F.col("_ts_raw"), _t("ts")),
+                F.when(
+                    F.col("event_ts").isNotNull(),
+                    F.concat(
+                        F.lit(f" outside {window.min_event_date} .. arrival "),
+                        arrival.cast("string"),
+                        F.lit(f" + {window.max_future_hours:g}h"),
+                    ),
+                ).otherwise(F.lit("")),
+            ),
         ),
         (
             ~_present("anon") & ~_present("user"),
@@ -265,11 +311,13 @@ def classify_lines(
     pii_mode: str,
     key_hex: str,
     keep_rates: Mapping[str, float],
+    window: TimeWindow | None = None,
+    ingested_at: datetime | None = None,
 ) -> DataFrame:
     """The whole line -> outcome chain (parse, validate, protect PII, sample)."""
     return (
         lines.transform(with_envelope)
-        .transform(lambda d: with_quarantine_reason(d, max_line_chars))
+        .transform(lambda d: with_quarantine_reason(d, max_line_chars, window, ingested_at))
         .transform(lambda d: with_pii_protected(d, pii_fields, pii_mode, key_hex))
         .transform(lambda d: with_sampling(d, keep_rates))
         .transform(with_outcome)

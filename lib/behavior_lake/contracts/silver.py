@@ -29,7 +29,15 @@ def silver_events_spec(taxonomy: Taxonomy) -> TableSpec:
                 T.StructField("event_ts", T.TimestampType(), False),  # UTC
                 T.StructField("event_date", T.DateType(), False),
                 T.StructField("received_at", T.TimestampType(), True),
+                # trusted arrival (docs/arrival-time.md) and where it came from
+                T.StructField("arrival_ts", T.TimestampType(), False),
+                T.StructField("arrival_source", T.StringType(), False),
                 T.StructField("is_ts_corrected", T.BooleanType(), False),
+                # device minus server clock (sentAt - receivedAt) where event_ts was
+                # skew-corrected from originalTimestamp; null where not
+                T.StructField("clock_skew_seconds", T.DoubleType(), True),
+                # data-quality findings kept with the event (taxonomy on_missing: flag)
+                T.StructField("dq_issues", T.ArrayType(T.StringType(), False), False),
                 T.StructField("person_id", T.StringType(), False),
                 T.StructField("anonymous_id_hash", T.StringType(), True),
                 T.StructField("platform", T.StringType(), False),

@@ -17,6 +17,12 @@ MESSAGE_TYPES = ("track", "page", "screen", "identify", "alias")
 # page/screen messages are named like track events so one taxonomy covers them.
 TYPE_EVENT_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
 _EVENT_KEYS = {"type", "category", "schema_version", "required", "optional", "description"}
+# What silver does with an event whose declared property is missing (required ones) or of
+# the wrong type: flag = keep the event, property null, finding in silver.events.dq_issues;
+# reject = silver.rejects with the reason. Default flag: only a property the event is
+# unusable without (e.g. revenue of Order Completed) is declared `on_missing: reject`.
+POLICIES = ("flag", "reject")
+_PROPERTY_KEYS = {"type", "on_missing", "on_wrong_type"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,11 @@ class EventDef:
     required: dict[str, str] = field(default_factory=dict)
     optional: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # property -> (on_missing, on_wrong_type); absent = ("flag", "flag")
+    policies: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def policy(self, prop: str) -> tuple[str, str]:
+        return self.policies.get(prop, ("flag", "flag"))
 
     @property
     def snake_name(self) -> str:
@@ -118,16 +129,20 @@ def _event(name: str, family: str, spec: object, key: str) -> EventDef:
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*( [A-Z][A-Za-z0-9]*)+", name):
         raise ConfigError(f"{key}: event names follow 'Object Action' in Title Case")
     props: dict[str, dict[str, str]] = {}
+    policies: dict[str, tuple[str, str]] = {}
     for part in ("required", "optional"):
         raw = spec.get(part) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{key}.{part}: expected a mapping of property -> type")
-        for prop, typ in raw.items():
+        props[part] = {}
+        for prop, decl in raw.items():
+            pkey = f"{key}.{part}.{prop}"
             if not re.fullmatch(r"[a-z][a-z0-9_]*", str(prop)):
-                raise ConfigError(f"{key}.{part}.{prop}: property names are snake_case")
-            if typ not in PROPERTY_TYPES:
-                raise ConfigError(f"{key}.{part}.{prop}: expected one of {PROPERTY_TYPES}")
-        props[part] = {str(k): str(v) for k, v in raw.items()}
+                raise ConfigError(f"{pkey}: property names are snake_case")
+            typ, policy = _property(decl, pkey, part == "required")
+            props[part][str(prop)] = typ
+            if policy != ("flag", "flag"):
+                policies[str(prop)] = policy
     version = spec.get("schema_version", 1)
     if not isinstance(version, int):
         raise ConfigError(f"{key}.schema_version: expected an integer")
@@ -143,4 +158,30 @@ def _event(name: str, family: str, spec: object, key: str) -> EventDef:
         props["required"],
         props["optional"],
         str(spec.get("description", "")),
+        policies,
     )
+
+
+def _property(decl: object, key: str, required: bool) -> tuple[str, tuple[str, str]]:
+    """`type` or `{type, on_missing, on_wrong_type}` -> (type, (on_missing, on_wrong_type))."""
+    if isinstance(decl, str):
+        decl = {"type": decl}
+    if not isinstance(decl, dict):
+        raise ConfigError(f"{key}: expected a type or a mapping with 'type'")
+    unknown = set(decl) - _PROPERTY_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{key}: unknown key(s) {sorted(unknown)}; expected {sorted(_PROPERTY_KEYS)}"
+        )
+    typ = decl.get("type")
+    if typ not in PROPERTY_TYPES:
+        raise ConfigError(f"{key}.type: expected one of {PROPERTY_TYPES}, got {typ!r}")
+    policy = []
+    for name in ("on_missing", "on_wrong_type"):
+        value = decl.get(name, "flag")
+        if value not in POLICIES:
+            raise ConfigError(f"{key}.{name}: expected one of {POLICIES}, got {value!r}")
+        policy.append(value)
+    if not required and policy[0] == "reject":
+        raise ConfigError(f"{key}.on_missing: only a required property can reject when missing")
+    return str(typ), (policy[0], policy[1])

@@ -51,9 +51,16 @@ from behavior_lake.ml.churn import (
     spearman,
     survival_targets,
 )
+from behavior_lake.ml.gate import beats_champion, first_champion_shortfalls, pr_auc_skill
 from behavior_lake.ml.segment_jobs import FEATURES, catalog_fills, snapshot_dates
 
 log = logging.getLogger(__name__)
+
+
+class NoChampionError(LakeError):
+    """Scoring asked for, but no model version has passed the gate."""
+
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 KINDS = ("logistic_regression", "gbt")
 NUMERIC = (T.IntegerType, T.LongType, T.DoubleType, T.FloatType, T.DecimalType)
@@ -226,7 +233,7 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
                 artifact_path="survival_model",
                 pip_requirements=tracking.PIP_REQUIREMENTS,
             )
-        aliases, reasons = _promote(settings, version.version, holdout, metrics)
+        aliases, reasons = _promote(settings, version.version, holdout, metrics, baseline)
         client = mlflow.MlflowClient()
         client.set_model_version_tag(
             cfg.model_name, version.version, "holdout_cutoff", str(holdout_cut)
@@ -306,44 +313,37 @@ def _survival(days, data, cuts, last, features, fills, settings):
     return model, c
 
 
-def _promote(settings: Settings, version: str, holdout: DataFrame, new: Metrics):
+def _promote(settings: Settings, version: str, holdout: DataFrame, new: Metrics, recency: Metrics):
     """New version -> challenger; champion if it beats the champion on the same holdout
-    (PR AUC + margin, Brier not worse), or if there is no champion and it passes the
-    absolute thresholds."""
+    (PR AUC + margin, Brier not worse), or if there is no champion and it beats the naive
+    baselines (ml.gate)."""
     cfg = settings.churn
     g = cfg.gate
     name = cfg.model_name
-    reasons: list[str] = []
     tracking.set_alias(name, CHALLENGER, version)
-    absolute_ok = new.roc_auc >= g.min_roc_auc and (
-        new.base_rate > 0 and new.pr_auc / new.base_rate >= g.min_pr_auc_lift
-    )
+    reasons = first_champion_shortfalls(new, recency, g)
     try:
         champ = tracking.version_by_alias(name, CHAMPION)
     except tracking.ModelNotFoundError:
         champ = None
     if champ is None:
-        if absolute_ok:
+        if not reasons:
             tracking.set_alias(name, CHAMPION, version)
             _drop_alias(name, CHALLENGER)
-            log.info("churn: v%s is the first champion (passed the absolute thresholds)", version)
+            log.info("churn: v%s is the first champion (beats the naive baselines)", version)
             return [CHAMPION], reasons
-        reasons.append(
-            f"ROC AUC {new.roc_auc:.3f} (min {g.min_roc_auc}) / PR AUC lift "
-            f"{(new.pr_auc / new.base_rate) if new.base_rate else float('nan'):.2f} "
-            f"(min {g.min_pr_auc_lift}) below the absolute thresholds"
+        log.warning(
+            "churn: v%s stays challenger, no champion yet; to pass: %s",
+            version,
+            "; ".join(reasons),
         )
-        log.warning("churn: v%s stays challenger: %s", version, reasons[-1])
         return [CHALLENGER], reasons
     old = evaluate(probability(tracking.load_spark_model(name, champ.version), holdout), cfg)
     import mlflow
 
     mlflow.log_metrics({"champion_pr_auc": old.pr_auc, "champion_brier": old.brier})
-    if (
-        new.pr_auc >= old.pr_auc + g.promote_pr_auc_margin
-        and new.brier <= old.brier
-        and absolute_ok
-    ):
+    reasons = reasons + beats_champion(new, old, g)
+    if not reasons:
         tracking.set_alias(name, CHAMPION, version)
         _drop_alias(name, CHALLENGER)
         log.info(
@@ -351,12 +351,12 @@ def _promote(settings: Settings, version: str, holdout: DataFrame, new: Metrics)
             version, champ.version, new.pr_auc, old.pr_auc, new.brier, old.brier,
         )  # fmt: skip
         return [CHAMPION], reasons
-    reasons.append(
-        f"does not beat champion v{champ.version} on the holdout: PR AUC {new.pr_auc:.3f} vs "
-        f"{old.pr_auc:.3f} + margin {g.promote_pr_auc_margin}, Brier {new.brier:.4f} vs "
-        f"{old.brier:.4f}"
+    log.warning(
+        "churn: v%s stays challenger (champion v%s kept): %s",
+        version,
+        champ.version,
+        "; ".join(reasons),
     )
-    log.warning("churn: v%s stays challenger: %s", version, reasons[-1])
     return [CHALLENGER], reasons
 
 
@@ -512,7 +512,13 @@ def score_churn(
     if day not in have:
         raise LakeError(f"--as-of {day}: no {FEATURES} snapshot for that date")
     tracking.configure(settings.mlflow, settings.mlflow.churn_experiment)
-    champ = tracking.version_by_alias(cfg.model_name, CHAMPION)
+    try:
+        champ = tracking.version_by_alias(cfg.model_name, CHAMPION)
+    except tracking.ModelNotFoundError:
+        raise NoChampionError(
+            f"no scores: {cfg.model_name} has no '{CHAMPION}' version yet (train_churn "
+            "logs what the latest challenger needs to pass churn.gate)"
+        ) from None
     features = _feature_list(lake, settings)
     snap = lake.read(FEATURES).filter(F.col("as_of_date") == F.lit(day))
     window = f"active_days_{cfg.lookback_days}d"
@@ -694,8 +700,7 @@ def monitor(lake: Lake, settings: Settings) -> list[date]:
             ece = sum(abs(r["mean_predicted"] - r["observed"]) * r["n"] for r in table) / max(
                 1, m.rows
             )
-            lift = m.pr_auc / m.base_rate if m.base_rate else float("nan")
-            retrain = not lift >= cfg.monitoring_min_pr_auc_lift
+            retrain = not pr_auc_skill(m) >= cfg.monitoring_min_pr_auc_skill
             row = [
                 (
                     d,

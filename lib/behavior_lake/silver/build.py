@@ -56,6 +56,9 @@ class SilverStats:
     identity_links: int = 0
     capped_links: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # silver rows kept with data-quality findings (taxonomy policy flag), per finding
+    flagged_rows: int = 0
+    findings: dict[str, int] = field(default_factory=dict)
 
 
 def _processed_batches(lake: Lake) -> set[str]:
@@ -139,7 +142,14 @@ def build_silver(
     with session_conf(spark, {"spark.sql.codegen.wholeStage": "false"}):
         conformed = persist_large(conform(scope, taxonomy, s, s.kept_context_fields), settings)
         # One pass gives both the outcome counts and the reject reasons (small result).
-        by_outcome = conformed.groupBy("_status", "reason").count().collect()
+        by_outcome = (
+            conformed.groupBy("_status", "reason")
+            .agg(
+                F.count("*").alias("count"),
+                F.count_if(F.size("dq_issues") > 0).alias("flagged"),
+            )
+            .collect()
+        )
     counts: dict[str, int] = {}
     for r in by_outcome:
         counts[r["_status"]] = counts.get(r["_status"], 0) + int(r["count"])
@@ -147,6 +157,21 @@ def build_silver(
     stats.bronze_rows = sum(counts.values())
     stats.duplicate_rows = counts.get("duplicate", 0)
     stats.consent_dropped_rows = counts.get("consent_dropped", 0)
+    stats.flagged_rows = sum(int(r["flagged"]) for r in by_outcome if r["_status"] == "silver")
+    if stats.flagged_rows:
+        stats.findings = {
+            r[0]: int(r[1])
+            for r in conformed.filter(F.col("_status") == "silver")
+            .select(F.explode("dq_issues").alias("f"))
+            .groupBy("f")
+            .count()
+            .collect()
+        }
+        log.info(
+            "%d silver row(s) kept with data-quality findings (taxonomy policy flag): %s",
+            stats.flagged_rows,
+            stats.findings,
+        )
     log.info(
         "conformed %d bronze row(s): %s; rejects by reason: %s",
         stats.bronze_rows,

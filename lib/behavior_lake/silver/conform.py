@@ -11,6 +11,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from behavior_lake.bronze.arrival import (
+    arrival_source,
+    arrival_ts,
+    clock_skew_seconds,
+    skew_corrected_ts,
+)
 from behavior_lake.bronze.drift import compatible_sql, taxonomy_type_sql
 from behavior_lake.bronze.parse import PROPS as PV  # properties VARIANT, dropped after conform
 from behavior_lake.bronze.parse import V, properties_variant
@@ -173,23 +179,66 @@ def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]
     )
 
 
-def _property_violation(taxonomy: Taxonomy) -> tuple[Column, Column]:
-    """(reason, detail) of the first required-missing / wrongly-typed property."""
-    reasons, details = [], []
+def _property_checks(taxonomy: Taxonomy) -> list[tuple[str, str, str, str]]:
+    """(condition SQL, reason code, property, policy) per declared property rule."""
+    out = []
     for e in taxonomy.events.values():
         name = e.name.replace("'", "''")
         for p in sorted(e.required):
             cond = f"event = '{name}' AND _pt_{p} IS NULL"
-            reasons.append(f"WHEN {cond} THEN 'missing_required_property'")
-            details.append(f"WHEN {cond} THEN '{p}'")
+            out.append((cond, "missing_required_property", p, e.policy(p)[0]))
         for p, t in sorted(e.properties.items()):
             cond = f"event = '{name}' AND NOT {compatible_sql(t, f'_pt_{p}')}"
-            reasons.append(f"WHEN {cond} THEN 'invalid_property_type'")
-            details.append(f"WHEN {cond} THEN '{p}: expected {t}'")
-    if not reasons:
+            out.append((cond, "invalid_property_type", f"{p}: expected {t}", e.policy(p)[1]))
+    return out
+
+
+def _property_violation(taxonomy: Taxonomy) -> tuple[Column, Column]:
+    """(reason, detail) of the first property rule with policy `reject` that fails."""
+    rules = [r for r in _property_checks(taxonomy) if r[3] == "reject"]
+    if not rules:
         return F.lit(None).cast("string"), F.lit(None).cast("string")
-    return F.expr("CASE " + " ".join(reasons) + " END"), F.expr(
-        "CASE " + " ".join(details) + " END"
+    reasons = " ".join(f"WHEN {c} THEN '{code}'" for c, code, _p, _ in rules)
+    details = " ".join(f"WHEN {c} THEN '{p}'" for c, _code, p, _ in rules)
+    return F.expr(f"CASE {reasons} END"), F.expr(f"CASE {details} END")
+
+
+def property_findings(taxonomy: Taxonomy) -> Column:
+    """`dq_issues`: every property rule with policy `flag` that fails, as
+    '<reason>:<property>' (empty array when none)."""
+    rules = [r for r in _property_checks(taxonomy) if r[3] == "flag"]
+    if not rules:
+        return F.array().cast("array<string>")
+    items = ", ".join(
+        f"CASE WHEN {c} THEN '{code}:{p.split(':')[0]}' END" for c, code, p, _ in rules
+    )
+    return F.expr(f"filter(array({items}), x -> x IS NOT NULL)")
+
+
+def with_arrival(df: DataFrame) -> DataFrame:
+    """`arrival_ts`/`arrival_source` (bronze.arrival: receivedAt, else the landing hour,
+    else the ingestion, never later than either), `_received` (= arrival_ts, what
+    lateness, dedup look-back and the future check measure from), and the Segment
+    clock-skew correction of `event_ts` where receivedAt, sentAt and originalTimestamp
+    are all known (`clock_skew_seconds`: device minus server clock)."""
+    rec, src, ing = F.col("received_at"), F.col("source_file"), F.col("ingested_at")
+    arrival = arrival_ts(rec, src, ing)
+    trusted_rec = F.when(rec <= arrival, rec)  # a receivedAt past the bounds is not used
+    orig = F.from_json(F.col("raw_line"), "struct<originalTimestamp:string>")[
+        "originalTimestamp"
+    ].try_cast("timestamp")
+    corrected = skew_corrected_ts(F.col("event_ts"), trusted_rec, F.col("sent_at"), orig)
+    applied = trusted_rec.isNotNull() & F.col("sent_at").isNotNull() & orig.isNotNull()
+    return df.withColumns(
+        {
+            "arrival_ts": arrival,
+            "arrival_source": arrival_source(rec, src, ing),
+            "_received": arrival,
+            "clock_skew_seconds": F.when(
+                applied, clock_skew_seconds(trusted_rec, F.col("sent_at"))
+            ),
+            "event_ts": F.coalesce(corrected, F.col("event_ts")),
+        }
     )
 
 
@@ -205,7 +254,7 @@ def with_windows(df: DataFrame, s: SilverSettings) -> DataFrame:
     share it, and the last one leaves rows sorted by (person_id, event_ts,
     message_id) -- the order sessionization needs, so it adds no shuffle or sort.
     """
-    df = df.withColumns({"_received": F.coalesce(F.col("received_at"), F.col("ingested_at"))})
+    df = with_arrival(df)
     first = Window.partitionBy("message_id").orderBy(
         "_received", "ingested_at", "source_file", "raw_line"
     )
@@ -275,7 +324,13 @@ def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFra
         (
             too_late,
             F.lit("too_late"),
-            F.concat(F.lit("received "), F.col("_received").cast("string")),
+            F.concat(
+                F.lit("arrived "),
+                F.col("_received").cast("string"),
+                F.lit(" ("),
+                F.col("arrival_source"),
+                F.lit(f") > {s.late_allowed_days} days after its timestamp"),
+            ),
         ),
         (taxable & F.col("_tax_name").isNull(), F.lit("unknown_event"), F.col("event")),
         (taxable & prop_reason.isNotNull(), prop_reason, prop_detail),
@@ -304,6 +359,9 @@ def with_status(df: DataFrame, taxonomy: Taxonomy, s: SilverSettings) -> DataFra
     snake = F.regexp_replace(F.lower(F.trim(F.col("event"))), r"[^a-z0-9]+", "_")
     return df.withColumns(
         {
+            "dq_issues": F.when(taxable, property_findings(taxonomy)).otherwise(
+                F.array().cast("array<string>")
+            ),
             "_status": status,
             "event_name": F.when(
                 taxable, F.coalesce(F.col("_tax_name"), F.regexp_replace(snake, r"^_|_$", ""))
