@@ -1,7 +1,7 @@
 """Enforce retention: delete rows older than each table's period, then vacuum.
 
     python jobs/enforce_retention.py [--env local] [--dry-run] [--table NAME ...]
-                                     [--today DATE] [--conf key=value ...]
+                                     [--today DATE] [--force] [--conf key=value ...]
 
 Periods come from conf/base/retention.yml (retention.tables.<table>: days, column).
 Deletes are Delta deletes (metadata-only when the column partitions the table); the
@@ -32,6 +32,7 @@ def run(ctx: JobContext, args) -> None:
         dry_run=args.dry_run,
         today=args.today,
         tables=args.table or None,
+        force=args.force,
     )
     verb = "would delete" if args.dry_run else "deleted"
     for t in res:
@@ -63,6 +64,11 @@ def cli(argv: list[str] | None = None) -> int:
     parser = base_parser(JOB, __doc__.strip().splitlines()[0])
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would go; change nothing"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even when a table would lose more than retention.max_delete_share",
     )
     parser.add_argument("--table", action="append", default=[], help="only this table (repeatable)")
     parser.add_argument(

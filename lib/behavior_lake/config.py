@@ -473,6 +473,15 @@ class RetentionSettings:
     reference: Literal["now", "data"] = "now"
     vacuum_retention_hours: float = 168.0
     tables: dict[str, RetentionRule] = field(default_factory=dict)
+    # A run that would delete more than this share of any table's rows stops before
+    # deleting anything and asks for --force (1 = no guard).
+    max_delete_share: float = 0.9
+
+    def __post_init__(self) -> None:
+        _at_least("retention.vacuum_retention_hours", self.vacuum_retention_hours, 0)
+        _between("retention.max_delete_share", self.max_delete_share, 0.01, 1)
+        for name, rule in self.tables.items():
+            _at_least(f"retention.tables.{name}.days", rule.days, 1)
 
 
 @dataclass(frozen=True)
@@ -482,6 +491,10 @@ class GovernanceSettings:
     export_endpoint_url: str | None = None  # S3-compatible endpoint for exports
     export_region: str = "us-east-1"
     presign_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        _at_least("governance.k_anonymity", self.k_anonymity, 2)
+        _between("governance.presign_seconds", self.presign_seconds, 1, 7 * 24 * 3600)
 
 
 @dataclass(frozen=True)

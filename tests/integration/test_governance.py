@@ -17,7 +17,11 @@ from behavior_lake.bronze.ingest import ingest
 from behavior_lake.config import RetentionRule, RetentionSettings
 from behavior_lake.contracts.gold import DAILY_KPIS
 from behavior_lake.contracts.ops import SLA_BREACHES
-from behavior_lake.governance.retention import enforce_retention
+from behavior_lake.governance.retention import (
+    RetentionGuardError,
+    enforce_retention,
+    reference_date,
+)
 from behavior_lake.lake import Lake
 from behavior_lake.silver.pseudonym import user_person_id
 from tests.conftest import lake_test_settings
@@ -285,3 +289,48 @@ def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, cap
         batch.bronze_rows + batch.quarantined_rows + batch.sampled_out_rows + batch.suppressed_rows
     )
     assert files_mentioning(s.lake.root, [u["user_id"]]) == []
+
+
+def test_retention_guard_stops_a_run_that_would_delete_most_of_a_table(retained) -> None:
+    lake, s = retained
+    # 2 of 5 daily_kpis rows (40%) are older than the cutoff
+    strict = replace(s, retention=replace(s.retention, max_delete_share=0.3))
+    v = lake.version(DAILY_KPIS.name)
+    with pytest.raises(RetentionGuardError, match=r"gold.daily_kpis \(2 of 5 rows.*--force"):
+        enforce_retention(lake, strict, "r", today=TODAY)
+    assert lake.version(DAILY_KPIS.name) == v  # nothing deleted
+    res = {t.table: t for t in enforce_retention(lake, strict, "r", today=TODAY, force=True)}
+    assert res[DAILY_KPIS.name].rows_deleted == 2
+
+
+def test_retention_guard_lets_an_ordinary_run_through(retained) -> None:
+    lake, s = retained  # positive control of the guard: 40% < 0.5
+    loose = replace(s, retention=replace(s.retention, max_delete_share=0.5))
+    res = {t.table: t for t in enforce_retention(lake, loose, "r", today=TODAY)}
+    assert res[DAILY_KPIS.name].rows_deleted == 2
+
+
+class _SilverOnly:
+    """A lake holding only silver.events (what reference_date reads)."""
+
+    def __init__(self, spark: SparkSession, days: list[date]) -> None:
+        self.df = spark.createDataFrame([(d,) for d in days], "event_date date")
+
+    def exists(self, name: str) -> bool:
+        return name == "silver.events"
+
+    def read(self, name: str):
+        return self.df
+
+
+def test_forged_event_date_cannot_move_the_retention_reference(spark: SparkSession) -> None:
+    s = lake_test_settings("unused", "retention.reference=data")
+    wall = date(2026, 12, 2)
+    honest = _SilverOnly(spark, [date(2026, 2, 14), date(2026, 2, 15)])
+    assert reference_date(honest, s, wall=wall) == date(2026, 2, 16)
+    forged = _SilverOnly(spark, [date(2026, 2, 15), date(2099, 12, 31)])
+    assert reference_date(forged, s, wall=wall) == date(2026, 12, 3)
+    # --today is honoured, also under reference: data, and refused in the future
+    assert reference_date(forged, s, today=date(2026, 3, 1), wall=wall) == date(2026, 3, 1)
+    with pytest.raises(ValueError, match="--today 2027-01-01: later than tomorrow"):
+        reference_date(forged, s, today=date(2027, 1, 1), wall=wall)

@@ -8,7 +8,7 @@ the request is done. Processing a request:
 1. resolves the subject: the user id's person_id, the anonymous id's hash, and every id
    linked to them in silver.identity_map;
 2. deletes every row about them: bronze.events and bronze.quarantine (raw ids, hashed on
-   the fly; unparseable quarantined lines by substring of the known raw ids), and every
+   the fly; unparseable quarantined lines by the known raw ids as whole JSON id values), and every
    other declared table with a `person_id` or `anonymous_id_hash` column (silver, gold,
    ops: events, sessions, rejects, identity map, features, segments, scores, ...);
 3. vacuums the touched tables with zero retention, so the files that held the rows are
@@ -24,6 +24,7 @@ recomputed by the next gold_kpis run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPP
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
-from behavior_lake.silver.pseudonym import anon_hash, user_person_id
+from behavior_lake.silver.pseudonym import JUNK_IDS, anon_hash, user_person_id
 
 log = logging.getLogger(__name__)
 # Tables never erased from: the evidence of erasure itself.
@@ -60,7 +61,9 @@ def file_requests(
     anonymous_ids: Sequence[str] = (),
 ) -> list[str]:
     """One pending request per id given; returns the request ids."""
-    ids = [(u, None) for u in user_ids if u] + [(None, a) for a in anonymous_ids if a]
+    ids = [(check_subject_id(u, "--user-id"), None) for u in user_ids] + [
+        (None, check_subject_id(a, "--anonymous-id")) for a in anonymous_ids
+    ]
     if not ids:
         return []
     pk = settings.privacy.pseudonym_key
@@ -133,6 +136,36 @@ def resolve(lake: Lake, settings: Settings, req) -> Subject:
     return s
 
 
+_ID_KEYS = ("userId", "anonymousId", "previousId")
+
+
+def _java_quote(text: str) -> str:
+    """A literal for a Java regex (what Pattern.quote does)."""
+    return "\\Q" + text.replace("\\E", "\\E\\\\E\\Q") + "\\E"
+
+
+def raw_id_pattern(raw_id: str) -> str:
+    """Java regex matching `"userId"|"anonymousId"|"previousId": "<raw_id>"` in a raw
+    line, the id as a complete JSON string value (JSON-escaped as a producer writes it)."""
+    keys = "|".join(_ID_KEYS)
+    return f'"(?:{keys})"\\s*:\\s*' + _java_quote(json.dumps(raw_id, ensure_ascii=False))
+
+
+def check_subject_id(raw_id: str | None, what: str) -> str:
+    """A raw id an erasure or export may search for: not blank and not a placeholder
+    that broken SDKs send for many people ("null", "0", "anonymous", ...)."""
+    if raw_id is None or not raw_id.strip():
+        raise ValueError(f"{what}: empty id refused")
+    if raw_id.strip().lower() in JUNK_IDS:
+        raise ValueError(
+            f"{what}: {raw_id!r} is a placeholder id that many devices send; it identifies "
+            "no one and is refused"
+        )
+    if raw_id != raw_id.strip():
+        raise ValueError(f"{what}: {raw_id!r} has leading or trailing white space")
+    return raw_id
+
+
 def raw_field(name: str) -> Column:
     """A top-level id from a raw line, also when the line is truncated or not JSON."""
     found = F.regexp_extract(F.col("raw_line"), '"' + name + r'"\s*:\s*"([^"]*)"', 1)
@@ -157,8 +190,10 @@ def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Co
             user_person_id(prev, key).isin(persons),
         ]
         if table == "bronze.quarantine" and subj.raw_ids:
-            for raw in subj.raw_ids:  # lines that do not parse: search the known raw ids
-                conds.append(F.col("raw_line").contains(raw))
+            # lines that do not parse: the known raw ids as whole JSON id values, never
+            # as substrings (an id "42" must not match "1422" or a price of 42)
+            for raw in subj.raw_ids:
+                conds.append(F.col("raw_line").rlike(raw_id_pattern(raw)))
     else:
         if "person_id" in columns:
             conds.append(F.col("person_id").isin(persons))

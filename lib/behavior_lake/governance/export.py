@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
-from behavior_lake.governance.erasure import Subject, resolve, subject_rows
+from behavior_lake.governance.erasure import Subject, check_subject_id, resolve, subject_rows
 from behavior_lake.lake import Lake
 from behavior_lake.silver.pseudonym import user_person_id
 
@@ -50,6 +50,7 @@ class ExportResult:
 def subject_bundle(lake: Lake, settings: Settings, user_id: str) -> tuple[bytes, dict]:
     """A zip: one JSON file per table with rows about the subject, plus manifest.json."""
     pk = settings.privacy.pseudonym_key
+    check_subject_id(user_id, "--user-id")
     pid = lake.spark.range(1).select(user_person_id(F.lit(user_id), pk)).first()[0]
     req = {"request_id": "export", "person_id": pid, "anonymous_id_hash": None,
            "user_id": user_id, "anonymous_id": None}  # fmt: skip

@@ -31,14 +31,55 @@ class TableRetention:
     bytes_freed: int | None = None
 
 
-def reference_date(lake: Lake, settings: Settings, today: date | None = None) -> date:
+class RetentionGuardError(ValueError):
+    """A run would delete more than retention.max_delete_share of a table."""
+
+
+def reference_date(
+    lake: Lake, settings: Settings, today: date | None = None, wall: date | None = None
+) -> date:
+    """The date retention periods count back from. An explicit `today` (--today) always
+    wins, and is refused when later than tomorrow. With `reference: data` it is the day
+    after the last silver event, but never later than tomorrow by the wall clock: event
+    times come from clients, and a forged one must not make current data look old."""
+    wall = wall or datetime.now(UTC).date()
+    latest = wall + timedelta(days=1)
+    if today is not None:
+        if today > latest:
+            raise ValueError(
+                f"--today {today}: later than tomorrow ({latest}); retention never counts "
+                "from a future date"
+            )
+        return today
     if settings.retention.reference == "data":
         if lake.exists("silver.events"):
             last = lake.read("silver.events").agg(F.max("event_date")).first()[0]
             if last is not None:
-                return last + timedelta(days=1)
+                if last + timedelta(days=1) > latest:
+                    log.warning(
+                        "retention: silver.events has events up to %s, after today; "
+                        "counting from %s instead",
+                        last,
+                        latest,
+                    )
+                return min(last + timedelta(days=1), latest)
         log.warning("retention.reference=data but silver.events is empty: using today")
-    return today or datetime.now(UTC).date()
+    return wall
+
+
+def guard_shares(lake: Lake, cutoffs: dict[str, tuple[str, date]], max_share: float) -> list[str]:
+    """Tables where rows older than their cutoff exceed `max_share` of the table: one
+    aggregate per table, before anything is deleted."""
+    over = []
+    for table, (column, cutoff) in cutoffs.items():
+        if not lake.exists(table):
+            continue
+        total, old = (
+            lake.read(table).agg(F.count("*"), F.count_if(F.col(column) < F.lit(cutoff))).first()
+        )
+        if total and old / total > max_share:
+            over.append(f"{table} ({old} of {total} rows, {old / total:.0%}, before {cutoff})")
+    return over
 
 
 def check_rules(lake: Lake, settings: Settings) -> None:
@@ -92,11 +133,27 @@ def enforce_retention(
     dry_run: bool = False,
     today: date | None = None,
     tables: list[str] | None = None,
+    force: bool = False,
 ) -> list[TableRetention]:
     check_rules(lake, settings)
     ref = reference_date(lake, settings, today)
     rules = settings.retention.tables
+    unknown = sorted(set(tables or ()) - set(rules))
+    if unknown:
+        raise ValueError(f"--table {unknown}: no retention rule; expected one of {sorted(rules)}")
     names = [t for t in rules if not tables or t in tables]
+    log.info("retention: reference date %s, %d table(s)", ref, len(names))
+    share = settings.retention.max_delete_share
+    if not dry_run and not force and share < 1:
+        over = guard_shares(
+            lake, {t: (rules[t].column, ref - timedelta(days=rules[t].days)) for t in names}, share
+        )
+        if over:
+            raise RetentionGuardError(
+                f"retention would delete more than retention.max_delete_share={share:g} of: "
+                + "; ".join(over)
+                + ". Nothing was deleted. Check the reference date, then rerun with --force."
+            )
     out = []
     for i, table in enumerate(names, start=1):
         rule = rules[table]
@@ -105,16 +162,19 @@ def enforce_retention(
         if not lake.exists(table):
             log.info("[%d/%d] %s: table does not exist yet", i, len(names), table)
             continue
+        # SQL text: the delta-rs engine recognizes a partition-column comparison in it
+        # and deletes whole files without reading them
         where = f"`{rule.column}` < DATE'{cutoff.isoformat()}'"
         if dry_run:
             tr.rows_deleted = lake.read(table).filter(F.expr(where)).count()
             log.info(
-                "[%d/%d] %s: DRY RUN: %d row(s) with %s would be deleted",
+                "[%d/%d] %s: DRY RUN: %d row(s) with %s < %s would be deleted",
                 i,
                 len(names),
                 table,
                 tr.rows_deleted,
-                where,
+                rule.column,
+                cutoff,
             )
         else:
             res = lake.delete(table, where)
