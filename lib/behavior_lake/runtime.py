@@ -18,6 +18,7 @@ from behavior_lake import logs
 from behavior_lake.config import ConfigError, Settings, load_settings
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.lake import Lake, LakeError, open_lake
+from behavior_lake.ops import lease
 from behavior_lake.ops.job_runs import RunRecord, record_run
 from behavior_lake.spark import JavaMissingError, build_session
 
@@ -89,7 +90,8 @@ def job_context(
     t0 = time.monotonic()
     log.info("start %s (env=%s, engine=%s)", job, settings.env, lake.engine)
     try:
-        yield ctx
+        with lease.registered(settings.lake.root, run_id):
+            yield ctx
         rec.status = "success"
     except BaseException as exc:
         rec.status = "failed"

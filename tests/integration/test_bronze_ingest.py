@@ -261,3 +261,140 @@ def test_failed_run_is_recorded(spark: SparkSession, tmp_path: Path) -> None:
         _ = 1 / 0
     row = make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").first()
     assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
+
+
+ODD_NAMES = [
+    "events[1].jsonl",
+    "a{b,c}.jsonl",
+    "*.jsonl",
+    "a+b.jsonl",
+    "c:d.jsonl",
+    "back\\slash.jsonl",
+    "q'uote\\'.jsonl",
+    "sp ace%20.jsonl",
+    "h#ash?.jsonl",
+    "plain.jsonl",
+]
+
+
+def _event_line(mid: str) -> bytes:
+    m = {"messageId": mid, "type": "track", "event": "Product Viewed", "anonymousId": "a1",
+         "timestamp": "2026-02-01T00:10:00Z", "properties": {"product_id": "p"}}  # fmt: skip
+    return (json.dumps(m) + "\n").encode()
+
+
+def test_any_legal_file_name_loads_exactly_once(
+    spark: SparkSession, tmp_path: Path, rs_lake: Lake, monkeypatch
+) -> None:
+    """Glob characters, '+', ':', quotes and backslashes in names; also through crash
+    recovery (the pending names go into a delete predicate)."""
+    settings = make_settings(tmp_path)
+    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    folder = Path(settings.landing.root) / "2026-02-01" / "00"
+    for i, name in enumerate(ODD_NAMES):
+        _write(folder / name, _event_line(f"m{i}a") + _event_line(f"m{i}b"))
+    taxonomy = load_taxonomy(CONF)
+    monkeypatch.setattr(ingest_mod, "_finish", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        ingest(lake, settings, taxonomy, "run-crash")
+    monkeypatch.undo()
+    ingest(lake, settings, taxonomy, "run-1")
+    ingest(lake, settings, taxonomy, "run-2")  # nothing new
+    got = {
+        r["source_file"]: r["n"]
+        for r in lake.read("bronze.events").groupBy("source_file").agg(F.count("*").alias("n"))
+        .collect()
+    }  # fmt: skip
+    assert got == {f"2026-02-01/00/{n}": 2 for n in ODD_NAMES}
+    assert table_count(lake, "bronze.quarantine") == 0
+
+
+def test_symlinks_bombs_and_changed_files_are_quarantined_not_followed(
+    spark: SparkSession, tmp_path: Path, rs_lake: Lake
+) -> None:
+    settings = make_settings(tmp_path)
+    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    land = Path(settings.landing.root)
+    secret = tmp_path / "outside" / ".env"
+    _write(secret, b'{"AWS_SECRET_ACCESS_KEY": "not-for-the-lake"}\n')
+    (land / "2026-02-01" / "00").mkdir(parents=True)
+    os.symlink(secret, land / "2026-02-01" / "00" / "env.jsonl")
+    os.symlink(secret.parent, land / "2026-02-01" / "01")  # a linked folder
+    bomb = gzip.compress(b"\n" * 3_000_000)  # ~3 KB declaring 3 MB (ratio ~1000)
+    _write(land / "2026-02-01" / "02" / "bomb.jsonl.gz", bomb)
+    ok = gzip.compress(_event_line("g1") * 50)  # positive control: an ordinary gzip
+    _write(land / "2026-02-01" / "02" / "fine.jsonl.gz", ok)
+    grows = land / "2026-02-01" / "03" / "grows.jsonl"
+    _write(grows, _event_line("c1") + _event_line("c2"))
+    taxonomy = load_taxonomy(CONF)
+    ingest(lake, settings, taxonomy, "run-1")
+    grows.write_bytes(grows.read_bytes() + _event_line("c3"))  # re-uploaded, bigger
+    ingest(lake, settings, taxonomy, "run-2")
+    ingest(lake, settings, taxonomy, "run-3")  # the change is reported once
+    q = lake.read("bronze.quarantine")
+    reasons = sorted((r["source_file"], r["reason"]) for r in q.collect())
+    assert reasons == [
+        ("2026-02-01/00/env.jsonl", "symbolic_link"),
+        ("2026-02-01/01", "symbolic_link"),
+        ("2026-02-01/02/bomb.jsonl.gz", "decompression_limit"),
+        ("2026-02-01/03/grows.jsonl", "changed_file"),
+    ]
+    assert q.filter(F.col("raw_line").contains("not-for-the-lake")).count() == 0
+    bronze = lake.read("bronze.events")
+    assert bronze.filter(F.col("source_file").endswith("fine.jsonl.gz")).count() == 50
+    assert sorted(r[0] for r in bronze.filter(F.col("message_id").startswith("c")).collect()) == [
+        "c1",
+        "c2",
+    ]
+
+
+def test_concurrent_ingestion_claims_the_lease(
+    spark: SparkSession, tmp_path: Path, rs_lake: Lake
+) -> None:
+    """A run started while another holds the lease does nothing and says who holds it;
+    once released (or its holder is dead), the next run proceeds."""
+    from behavior_lake.ops import lease
+
+    settings = make_settings(tmp_path)
+    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    _write(Path(settings.landing.root) / "2026-02-01" / "00" / "a.jsonl", _event_line("m1"))
+    taxonomy = load_taxonomy(CONF)
+    with lease.exclusive(settings.lake.root, "bronze_ingest", "run-first"):
+        with pytest.raises(lease.LeaseHeldError, match="run run-first"):
+            ingest(lake, settings, taxonomy, "run-second")
+        assert table_count(lake, "bronze.events") == 0
+    assert [b.bronze_rows for b in ingest(lake, settings, taxonomy, "run-third")] == [1]
+    # a lease left by a process that died is taken over
+    path = Path(settings.lake.root) / "_leases" / "bronze_ingest.lease"
+    path.write_text(json.dumps({"run_id": "dead", "pid": 2**22 + 17, "host": os.uname()[1],
+                                "since": "2026-12-01T00:00:00+00:00"}))  # fmt: skip
+    assert ingest(lake, settings, taxonomy, "run-fourth") == []
+    assert not path.exists()
+
+
+def test_two_processes_started_together_load_every_line_once(tmp_path: Path) -> None:
+    """Two real bronze_ingest processes racing for the same landing files."""
+    import subprocess
+    import sys
+
+    land, lake_root = tmp_path / "landing", tmp_path / "lakehouse"
+    for i in range(20):
+        _write(land / "2026-02-01" / f"{i % 24:02d}" / f"f{i}.jsonl", _event_line(f"m{i}"))
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, str(repo / "jobs" / "bronze_ingest.py"), "--conf",
+           f"lake.root={lake_root}", "--conf", f"landing.root={land}", "--conf",
+           "spark.master=local[1]", "--conf", "spark.driver_memory=1g"]  # fmt: skip
+    env = {**os.environ, "BEHAVIOR_LAKE_CONF": str(repo / "conf")}
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(lake_root / "bronze" / "events")).to_pyarrow_table(columns=["message_id"])
+    ids = rows.column("message_id").to_pylist()
+    assert sorted(ids) == sorted(f"m{i}" for i in range(20)), outs
+    # either one lost the race (exit 1 naming the holder) or they ran one after the other
+    assert codes in ([0, 0], [0, 1]), outs
+    if codes == [0, 1]:
+        assert any("already running" in o for o in outs), outs

@@ -33,6 +33,7 @@ from behavior_lake.contracts.bronze import (
 )
 from behavior_lake.contracts.taxonomy import Taxonomy
 from behavior_lake.lake import Lake, LakeError
+from behavior_lake.ops import lease
 from behavior_lake.spark import persist_large
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,44 @@ class LandingFile:
     rel: str  # path below landing.root: the `source_file` recorded everywhere
     size: int
     modified_ms: int
+    is_link: bool = False  # a symbolic link: never followed out of the landing root
 
     @property
     def conforms(self) -> bool:
-        return bool(LAYOUT.fullmatch(self.rel))
+        return not self.is_link and bool(LAYOUT.fullmatch(self.rel))
+
+    @property
+    def read_path(self) -> str:
+        """The URI with Hadoop's glob characters escaped: Spark globs every path it is
+        given, so `events[1].jsonl` or `*.jsonl` would name other files, or none."""
+        return _GLOB_CHARS.sub(r"\\\1", self.uri)
+
+
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+# Read local landing files without Hadoop's checksum layer, which looks for a `.<name>.crc`
+# beside each file and cannot build that path for a name holding ':'.
+_READ_OPTIONS = {
+    "lineSep": "\n",
+    "fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+    "fs.file.impl.disable.cache": "true",
+}
+
+
+def gzip_ratio_exceeded(f: LandingFile, max_ratio: float) -> str | None:
+    """For a local .gz file: the uncompressed size its trailer declares (ISIZE, modulo
+    4 GiB) when it exceeds `max_ratio` times the file size, as a detail; else None. Read
+    from the last 4 bytes, so a bomb is refused without decompressing it."""
+    if not f.rel.endswith(".gz") or not f.uri.startswith("file://") or f.size < 18:
+        return None
+    with open(f.uri.removeprefix("file://"), "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        isize = int.from_bytes(fh.read(4), "little")
+    if isize > max_ratio * f.size:
+        return (
+            f"declares {isize} uncompressed bytes for {f.size} compressed "
+            f"(> bronze.max_decompression_ratio {max_ratio:g})"
+        )
+    return None
 
 
 @dataclass
@@ -105,34 +140,37 @@ def _list_local(root: str) -> list[LandingFile]:
         return []
     out = []
     for dirpath, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
-        for name in names:
+        linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+        dirs[:] = sorted(d for d in dirs if _visible(d) and d not in linked)
+        for name in names + linked:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
             if _visible(rel):
-                st = os.stat(full)
-                out.append(LandingFile("file://" + full, rel, st.st_size, int(st.st_mtime * 1000)))
+                st = os.lstat(full)  # a link is reported, never followed
+                link = os.path.islink(full)
+                out.append(
+                    LandingFile("file://" + full, rel, st.st_size, int(st.st_mtime * 1000), link)
+                )
     return sorted(out, key=lambda f: f.rel)
 
 
-def ingested_status(lake: Lake) -> tuple[set[str], set[str]]:
-    """(done files, pending-but-not-done files) from ops.ingested_files."""
+def ingested_status(lake: Lake) -> tuple[dict[str, int | None], set[str]]:
+    """({done file: its size as last recorded}, pending-but-not-done files) from
+    ops.ingested_files (one row per file, small next to the events)."""
     if not lake.exists(INGESTED_FILES.name):
-        return set(), set()
+        return {}, set()
     rows = (
         lake.read(INGESTED_FILES.name)
         .groupBy("source_file")
-        .agg(F.max(F.when(F.col("status") == "done", 1).otherwise(0)).alias("done"))
+        .agg(
+            F.max(F.when(F.col("status") == "done", 1).otherwise(0)).alias("done"),
+            F.max_by("size_bytes", "recorded_at").alias("size"),
+        )
         .collect()
     )
-    done = {r["source_file"] for r in rows if r["done"]}
+    done = {r["source_file"]: r["size"] for r in rows if r["done"]}
     pending = {r["source_file"] for r in rows if not r["done"]}
     return done, pending
-
-
-def _in_list(column: str, values: Sequence[str]) -> str:
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"`{column}` IN ({quoted})"
 
 
 def recover_interrupted(lake: Lake, pending: set[str]) -> None:
@@ -146,7 +184,7 @@ def recover_interrupted(lake: Lake, pending: set[str]) -> None:
         if not lake.exists(table):
             continue
         for i in range(0, len(files), 500):
-            res = lake.delete(table, _in_list("source_file", files[i : i + 500]))
+            res = lake.delete(table, F.col("source_file").isin(files[i : i + 500]))
             if res.rows_deleted:
                 log.info("removed %d partial row(s) from %s", res.rows_deleted, table)
 
@@ -188,10 +226,12 @@ def mark_files(
 def read_lines(spark: SparkSession, files: Sequence[LandingFile]) -> DataFrame:
     """One row per line (`raw_line`, `source_file`) of conforming files (`LandingFile.conforms`);
     .gz is decompressed by extension."""
-    df = spark.read.option("lineSep", "\n").text([f.uri for f in files])
+    df = spark.read.options(**_READ_OPTIONS).text([f.read_path for f in files])
     # Only conforming files are read, and their `rel` is exactly <date>/<hour>/<name>:
-    # the last three path components (per line, so no regex: ~5 us a line saved).
-    rel = F.url_decode(F.substring_index(F.col("_metadata.file_path"), "/", -3))
+    # the last three path components (per line, so no regex: ~5 us a line saved),
+    # percent-decoded; a literal '+' stays one (url_decode alone reads it as a space).
+    last3 = F.substring_index(F.col("_metadata.file_path"), "/", -3)
+    rel = F.url_decode(F.replace(last3, F.lit("+"), F.lit("%2B")))
     return df.select(
         # A UTF-8 byte-order mark (Windows tools) and CR of CRLF endings are not content.
         # Trims rather than a regex (`^\uFEFF|\r$` tried a match at every character).
@@ -205,11 +245,27 @@ def find_unreadable(spark: SparkSession, files: Sequence[LandingFile]) -> dict[s
     bad: dict[str, str] = {}
     for f in files:
         try:
-            spark.read.text(f.uri).count()
+            spark.read.options(**_READ_OPTIONS).text(f.read_path).count()
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             bad[f.rel] = first[:500]
     return bad
+
+
+def file_checks(files: Sequence[LandingFile], max_ratio: float) -> dict[str, tuple[str, str]]:
+    """Files quarantined whole before any line is read: {rel: (reason, detail)}."""
+    out: dict[str, tuple[str, str]] = {}
+    for f in files:
+        if f.is_link:
+            out[f.rel] = ("symbolic_link", "links are not followed out of the landing root")
+        elif not f.conforms:
+            out[f.rel] = (
+                "unexpected_file",
+                "name does not follow <YYYY-MM-DD>/<HH>/<name>.jsonl[.gz]",
+            )
+        elif bomb := gzip_ratio_exceeded(f, max_ratio):
+            out[f.rel] = ("decompression_limit", bomb)
+    return out
 
 
 def _file_quarantine(
@@ -262,12 +318,8 @@ def ingest_batch(
     ingested_at = started
     mark_files(lake, files, batch_id, "pending")
 
-    file_issues: dict[str, tuple[str, str]] = {
-        f.rel: ("unexpected_file", "name does not follow <YYYY-MM-DD>/<HH>/<name>.jsonl[.gz]")
-        for f in files
-        if not f.conforms
-    }
-    readable = [f for f in files if f.conforms]
+    file_issues = file_checks(files, settings.bronze.max_decompression_ratio)
+    readable = [f for f in files if f.rel not in file_issues]
     classified = None
     counts: dict[tuple[str, str], int] = {}
     while readable:
@@ -303,7 +355,7 @@ def ingest_batch(
                 file_issues[rel] = ("unreadable_file", err)
             readable = [f for f in readable if f.rel not in bad]
     stats.unreadable_files = sum(1 for r, _ in file_issues.values() if r == "unreadable_file")
-    stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r == "unexpected_file")
+    stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r != "unreadable_file")
 
     per_outcome: dict[str, int] = {}
     per_file: dict[str, int] = {}
@@ -464,6 +516,29 @@ def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
     )
 
 
+def report_changed(lake: Lake, changed: Sequence[LandingFile], done: dict[str, int | None]) -> None:
+    """Files that changed size after they were ingested (grown, truncated, re-uploaded).
+    Policy (docs/arrival-time.md): they are not read again, since their earlier lines are
+    in bronze already; each change is quarantined once as `changed_file` with both sizes
+    and recorded in ops.ingested_files (status `changed`), so it is never silent. Land
+    new data under a new file name."""
+    if not changed:
+        return
+    batch_id = f"c{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    issues = {
+        f.rel: (
+            "changed_file",
+            f"size {done[f.rel]} -> {f.size} bytes after ingestion; not read again",
+        )
+        for f in changed
+    }
+    lake.append(BRONZE_QUARANTINE.name, _file_quarantine(lake.spark, issues, batch_id, now))
+    mark_files(lake, changed, batch_id, "changed")
+    for rel, (_reason, detail) in sorted(issues.items()):
+        log.warning("landing file %s changed: %s", rel, detail)
+
+
 def plan_batches(new_files: Sequence[LandingFile], max_files: int) -> list[list[LandingFile]]:
     if not new_files:
         return []
@@ -476,11 +551,20 @@ def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> l
     spark = lake.spark
     # Keep the AES key out of plans, logs and the Spark UI.
     spark.conf.set("spark.sql.redaction.string.regex", re.escape(settings.privacy.encryption_key))
+    # One ingestion at a time: a second run started meanwhile would load the same new
+    # files again, or take the first run's live batch for a crashed one.
+    with lease.exclusive(settings.lake.root, "bronze_ingest", run_id):
+        return _ingest(lake, settings, taxonomy, run_id)
+
+
+def _ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
+    spark = lake.spark
     for spec in (BRONZE_EVENTS, BRONZE_QUARANTINE, INGESTED_FILES, INGEST_BATCHES, SCHEMA_DRIFT):
         lake.ensure(spec.name)
     listed = list_landing_files(spark, settings.landing.root)
     done, pending = ingested_status(lake)
     recover_interrupted(lake, pending)
+    report_changed(lake, [f for f in listed if f.rel in done and done[f.rel] != f.size], done)
     new_files = [f for f in listed if f.rel not in done]
     log.info(
         "landing %s: %d file(s) listed, %d already ingested, %d new",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import uuid
@@ -42,6 +43,7 @@ from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPP
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
+from behavior_lake.ops import lease
 from behavior_lake.silver.pseudonym import JUNK_IDS, anon_hash, user_person_id
 
 log = logging.getLogger(__name__)
@@ -321,8 +323,15 @@ def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[Erasure
             for r in results.values():
                 r.per_table[name] = n  # one rewrite serves every pending request
     files = 0
+    # Files younger than any other running job may be its uncommitted writes: keep them
+    # (the verification below then reports leftovers, and the request is retried).
+    keep_hours = math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id) * 100) / 100
+    if keep_hours:
+        log.warning(
+            "erasure: another job is running: vacuum keeps files of the last %sh", keep_hours
+        )
     for name in sorted(touched):
-        removed, _ = vacuum_measured(lake, name, 0)
+        removed, _ = vacuum_measured(lake, name, keep_hours)
         files += removed
         events.append(AuditEvent("erase_vacuum", name, removed, "retention 0 h after erasure"))
     problems = verify(lake, union, [(n, c) for n, c in tables if n in touched], pk)

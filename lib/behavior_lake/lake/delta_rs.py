@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -255,7 +256,8 @@ class DeltaRsLake(Lake):
     # ------------------------------------------------------------------ maintenance
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
         dt = self._table(table)
-        hours = int(retention_hours) if retention_hours is not None else None
+        # whole hours only in delta-rs: round up, so nothing younger than asked is removed
+        hours = math.ceil(retention_hours) if retention_hours is not None else None
         # delta-rs lists every expired tombstone, also those whose file is already gone
         # (an earlier vacuum): report only the files this call really deletes
         root = self.path(table)
