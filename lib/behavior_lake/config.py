@@ -557,7 +557,11 @@ def load_settings(
         _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
     data["env"] = env
     data["conf_dir"] = str(root)
-    return build(Settings, _resolve_env(data, ""), "")
+    settings = build(Settings, _resolve_env(data, ""), "")
+    from behavior_lake.privacy_keys import check_keys
+
+    check_keys(settings)
+    return settings
 
 
 def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:

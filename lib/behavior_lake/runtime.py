@@ -20,6 +20,7 @@ from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.lake import Lake, LakeError, open_lake
 from behavior_lake.ops import lease
 from behavior_lake.ops.job_runs import RunRecord, record_run
+from behavior_lake.privacy_keys import uses_development_keys
 from behavior_lake.spark import JavaMissingError, build_session
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ def job_context(
     run_id = f"{job}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     logs.configure(settings.logging.level, settings.logging.format)
     logs.set_context(run_id=run_id, job=job)
+    if uses_development_keys(settings):
+        log.warning(
+            "DEVELOPMENT KEYS: privacy keys are the published local defaults; pseudonyms and "
+            "encrypted PII of this lake protect nothing (set BEHAVIOR_LAKE_PSEUDONYM_KEY and "
+            "BEHAVIOR_LAKE_ENCRYPTION_KEY for real data)"
+        )
     spark = spark or build_session(settings)
     lake = open_lake(spark, settings)
     rec = RunRecord(

@@ -14,6 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from behavior_lake.config import Settings
+from behavior_lake.privacy_keys import redaction_regex
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     if wants_delta_spark:
         conf["spark.sql.extensions"] = DELTA_EXTENSION
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    conf["spark.sql.redaction.string.regex"] = redaction_regex(settings)
     conf.update(sp.extra)
     conf.update(extra_conf or {})
     for key, value in conf.items():
@@ -119,6 +121,7 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     spark = builder.getOrCreate()
     # Runtime settings also apply when getOrCreate() returned an existing session.
     for key in (
+        "spark.sql.redaction.string.regex",
         "spark.sql.session.timeZone",
         "spark.sql.parquet.outputTimestampType",
         "spark.sql.shuffle.partitions",

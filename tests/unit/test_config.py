@@ -62,14 +62,14 @@ def test_missing_env_secret_names_key_and_variable(monkeypatch: pytest.MonkeyPat
 
 def test_env_secret_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
-        "BEHAVIOR_LAKE_PSEUDONYM_KEY": "k1",
-        "BEHAVIOR_LAKE_ENCRYPTION_KEY": "00" * 32,
+        "BEHAVIOR_LAKE_PSEUDONYM_KEY": STRONG_PK,
+        "BEHAVIOR_LAKE_ENCRYPTION_KEY": STRONG_EK,
         "BEHAVIOR_LAKE_ROOT": "/data/lake",
         "BEHAVIOR_LAKE_LANDING": "/data/landing",
     }.items():
         monkeypatch.setenv(name, value)
     s = load_settings("cluster", conf_dir=CONF)
-    assert s.privacy.pseudonym_key == "k1"
+    assert s.privacy.pseudonym_key == STRONG_PK
     assert s.lake.root == "/data/lake"
     assert s.spark.master is None
 
@@ -112,3 +112,42 @@ def test_ml_parallelism_default_and_bounds() -> None:
     )
     with pytest.raises(ConfigError, match=r"spark\.ml_parallelism: expected a value >= 1"):
         load_settings("local", ["spark.ml_parallelism=0"], conf_dir=CONF)
+
+
+STRONG_PK = "7f3a9c1e5b8d2f4a6c0e9b7d3f1a5c8e"
+STRONG_EK = "9e4b7c2a1f6d8e3b5a0c7f9d2e4b6a8c1d3f5e7a9b0c2d4e6f8a1b3c5d7e9f0a"
+
+
+@pytest.mark.parametrize(
+    ("pk", "ek", "message"),
+    [
+        ("", STRONG_EK, "pseudonym_key: expected at least 32"),
+        ("x", STRONG_EK, "pseudonym_key: expected at least 32"),
+        ("dev-pseudonym-key-not-for-production", STRONG_EK, "published development key"),
+        (STRONG_PK, "zz" * 32, "encryption_key: expected 32, 48 or 64 hex"),
+        (STRONG_PK, "00" * 32, "encryption_key: too few distinct digits"),
+        (STRONG_PK, "abc", "encryption_key: expected 32, 48 or 64 hex"),
+    ],
+)
+def test_cluster_refuses_weak_keys(
+    monkeypatch: pytest.MonkeyPatch, pk: str, ek: str, message: str
+) -> None:
+    monkeypatch.setenv("BEHAVIOR_LAKE_ROOT", "/data/lake")
+    monkeypatch.setenv("BEHAVIOR_LAKE_LANDING", "/data/landing")
+    monkeypatch.setenv("BEHAVIOR_LAKE_PSEUDONYM_KEY", pk)
+    monkeypatch.setenv("BEHAVIOR_LAKE_ENCRYPTION_KEY", ek)
+    with pytest.raises(ConfigError, match=message):
+        load_settings("cluster", conf_dir=CONF)
+
+
+def test_local_allows_and_flags_development_keys() -> None:
+    from behavior_lake.privacy_keys import uses_development_keys
+
+    s = load_settings("local", conf_dir=CONF)
+    assert uses_development_keys(s)
+    strong = load_settings(
+        "local",
+        [f"privacy.pseudonym_key={STRONG_PK}", f"privacy.encryption_key={STRONG_EK}"],
+        conf_dir=CONF,
+    )
+    assert not uses_development_keys(strong)

@@ -34,6 +34,7 @@ from behavior_lake.contracts.bronze import (
 from behavior_lake.contracts.taxonomy import Taxonomy
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.ops import lease
+from behavior_lake.privacy_keys import redaction_regex
 from behavior_lake.spark import persist_large
 
 log = logging.getLogger(__name__)
@@ -549,8 +550,8 @@ def plan_batches(new_files: Sequence[LandingFile], max_files: int) -> list[list[
 def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
     """Ingest every landing file not ingested yet; returns per-batch stats."""
     spark = lake.spark
-    # Keep the AES key out of plans, logs and the Spark UI.
-    spark.conf.set("spark.sql.redaction.string.regex", re.escape(settings.privacy.encryption_key))
+    # Keys out of plans, logs and the Spark UI (also when the session came from elsewhere).
+    spark.conf.set("spark.sql.redaction.string.regex", redaction_regex(settings))
     # One ingestion at a time: a second run started meanwhile would load the same new
     # files again, or take the first run's live batch for a crashed one.
     with lease.exclusive(settings.lake.root, "bronze_ingest", run_id):

@@ -1,0 +1,81 @@
+"""The two privacy keys: strength checks, the development defaults, and their redaction.
+
+`privacy.pseudonym_key` (HMAC of person ids) and `privacy.encryption_key` (AES of raw
+PII) decide whether the lake is pseudonymous at all. Outside `--env local` a job refuses
+to start without strong keys; in local mode the published development keys are allowed
+and the run says so in its first log line.
+
+Spark SQL has no secret parameter, so the keys reach executors inside expressions (the
+HMAC's padded keys and the AES key are literals of the plan). Spark's own redaction
+(`spark.sql.redaction.string.regex`) is set to every form in which they print, so
+explain output, the SQL UI and event logs show `*********(redacted)` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from behavior_lake.config import ConfigError, Settings
+
+DEV_PSEUDONYM_KEY = "dev-pseudonym-key-not-for-production"
+DEV_ENCRYPTION_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+MIN_PSEUDONYM_CHARS = 32
+
+
+def uses_development_keys(settings: Settings) -> bool:
+    p = settings.privacy
+    return p.pseudonym_key == DEV_PSEUDONYM_KEY or p.encryption_key.lower() == DEV_ENCRYPTION_KEY
+
+
+def key_problems(settings: Settings) -> list[str]:
+    """What makes the configured keys unfit for real data (empty = fit)."""
+    p = settings.privacy
+    out = []
+    if p.pseudonym_key == DEV_PSEUDONYM_KEY:
+        out.append("privacy.pseudonym_key is the published development key")
+    elif len(p.pseudonym_key) < MIN_PSEUDONYM_CHARS or len(set(p.pseudonym_key)) < 8:
+        out.append(
+            f"privacy.pseudonym_key: expected at least {MIN_PSEUDONYM_CHARS} characters "
+            "of random text (e.g. `openssl rand -hex 32`)"
+        )
+    enc = p.encryption_key
+    if enc.lower() == DEV_ENCRYPTION_KEY:
+        out.append("privacy.encryption_key is the published development key")
+    elif not re.fullmatch(r"[0-9a-fA-F]+", enc) or len(enc) not in (32, 48, 64):
+        out.append(
+            "privacy.encryption_key: expected 32, 48 or 64 hex digits (an AES-128/192/256 "
+            "key, e.g. `openssl rand -hex 32`)"
+        )
+    elif len(set(enc.lower())) < 6:
+        out.append("privacy.encryption_key: too few distinct digits to be a random key")
+    return out
+
+
+def check_keys(settings: Settings) -> None:
+    """Raise ConfigError outside local mode when a key is weak or the development one."""
+    if settings.env == "local":
+        return
+    problems = key_problems(settings)
+    if problems:
+        raise ConfigError(
+            f"--env {settings.env} needs strong privacy keys (BEHAVIOR_LAKE_PSEUDONYM_KEY, "
+            "BEHAVIOR_LAKE_ENCRYPTION_KEY): " + "; ".join(problems)
+        )
+
+
+def _hmac_pads(key: str) -> list[bytes]:
+    k = key.encode("utf-8")
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\x00")
+    return [bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)]
+
+
+def redaction_regex(settings: Settings) -> str:
+    """Case-insensitive regex of every printed form of both keys."""
+    p = settings.privacy
+    forms = [re.escape(p.pseudonym_key), re.escape(p.encryption_key)]
+    forms += [pad.hex() for pad in _hmac_pads(p.pseudonym_key)]
+    forms += [re.escape(p.pseudonym_key.encode().hex())]
+    return "(?i)(" + "|".join(f for f in forms if f) + ")"
