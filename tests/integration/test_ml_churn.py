@@ -170,4 +170,6 @@ def test_score_without_champion_fails_clearly(demo: Demo, tmp_path: Path, capsys
 
     args = demo.job_args("--conf", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'none.db'}")
     assert score_churn.cli(args) == 1
-    assert "alias 'champion'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no scores: churn_model has no 'champion' version yet" in err
+    assert len([line for line in err.splitlines() if "failed:" in line]) == 1
