@@ -334,3 +334,16 @@ def test_forged_event_date_cannot_move_the_retention_reference(spark: SparkSessi
     assert reference_date(forged, s, today=date(2026, 3, 1), wall=wall) == date(2026, 3, 1)
     with pytest.raises(ValueError, match="--today 2027-01-01: later than tomorrow"):
         reference_date(forged, s, today=date(2027, 1, 1), wall=wall)
+
+
+def test_local_subject_export_is_owner_only(demo: Demo, tmp_path: Path) -> None:
+    import stat
+
+    from behavior_lake.governance.export import export_subject
+
+    u = subjects(demo)[0]
+    res = export_subject(demo.lake, demo.settings, u["user_id"], str(tmp_path / "exports"))
+    mode = stat.S_IMODE(os.stat(res.location).st_mode)
+    assert res.manifest["total_rows"] > 0 and mode == 0o600, oct(mode)
+    with pytest.raises(ValueError, match="placeholder id"):
+        export_subject(demo.lake, demo.settings, "null", str(tmp_path / "exports"))

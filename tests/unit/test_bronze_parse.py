@@ -47,6 +47,7 @@ CASES: list[tuple[str, str | None]] = [
     ("", "empty_line"),
     ("   \t ", "empty_line"),
     (msg(properties={"blob": "x" * 600}), "line_too_long"),
+    (msg(properties={"product_id": "caf\ufffd"}), "invalid_utf8"),
     ('{"messageId": "m1", "type": "track"', "malformed_json"),
     (msg()[:40], "malformed_json"),
     ("not json at all", "malformed_json"),

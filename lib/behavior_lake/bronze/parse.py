@@ -24,6 +24,7 @@ PROPS = "_props"  # its `properties` (VARIANT): all schema-drift detection needs
 REASONS = (
     "empty_line",
     "line_too_long",
+    "invalid_utf8",
     "malformed_json",
     "not_an_object",
     "missing_message_id",
@@ -159,6 +160,13 @@ def with_quarantine_reason(
             F.length("raw_line") > max_line_chars,
             "line_too_long",
             F.concat(F.lit("length "), F.length("raw_line").cast("string")),
+        ),
+        # Spark's text reader turns bytes that are not UTF-8 into U+FFFD: the line is
+        # not what the producer sent, so it is kept aside rather than loaded altered.
+        (
+            F.col("raw_line").contains("\ufffd"),
+            "invalid_utf8",
+            F.lit("bytes that are not UTF-8 (shown as U+FFFD)"),
         ),
         (F.col(V).isNull(), "malformed_json", F.lit("not valid JSON (malformed or truncated)")),
         # Valid JSON text that starts with "{" is an object (cheaper than typing the root).

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -102,7 +103,11 @@ def export_subject(lake: Lake, settings: Settings, user_id: str, out: str) -> Ex
         return ExportResult(f"s3://{bucket}/{key}", manifest, url)
     path = Path(out) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    # the subject's data: readable by the owner only, never world-readable
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
     return ExportResult(str(path), manifest)
 
 
