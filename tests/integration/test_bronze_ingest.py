@@ -68,9 +68,15 @@ def table_count(lake: Lake, table: str) -> int:
 
 
 @pytest.fixture
-def landed(spark: SparkSession, tmp_path: Path, rs_lake: Lake) -> tuple[Settings, Lake]:
+def fresh(spark: SparkSession, tmp_path: Path, rs_lake: Lake) -> tuple[Settings, Lake]:
+    """Settings and an empty lake of their own, with an empty landing folder."""
     settings = make_settings(tmp_path)
-    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    return settings, type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+
+
+@pytest.fixture
+def landed(spark: SparkSession, fresh: tuple[Settings, Lake]) -> tuple[Settings, Lake]:
+    settings, lake = fresh
     generate(spark, settings.generator, settings.landing.root, settings.landing.truth_root)
     return settings, lake
 
@@ -160,12 +166,9 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def test_foreign_and_broken_files_never_crash(
-    spark: SparkSession, tmp_path: Path, rs_lake: Lake
-) -> None:
+def test_foreign_and_broken_files_never_crash(fresh) -> None:
     """Files in the same contract from another producer, with other faults."""
-    settings = make_settings(tmp_path)
-    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    settings, lake = fresh
     land = Path(settings.landing.root)
     good = {
         "messageId": "x1",
@@ -285,13 +288,10 @@ def _event_line(mid: str) -> bytes:
     return (json.dumps(m) + "\n").encode()
 
 
-def test_any_legal_file_name_loads_exactly_once(
-    spark: SparkSession, tmp_path: Path, rs_lake: Lake, monkeypatch
-) -> None:
+def test_any_legal_file_name_loads_exactly_once(fresh, monkeypatch) -> None:
     """Glob characters, '+', ':', quotes and backslashes in names; also through crash
     recovery (the pending names go into a delete predicate)."""
-    settings = make_settings(tmp_path)
-    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    settings, lake = fresh
     folder = Path(settings.landing.root) / "2026-02-01" / "00"
     for i, name in enumerate(ODD_NAMES):
         _write(folder / name, _event_line(f"m{i}a") + _event_line(f"m{i}b"))
@@ -312,10 +312,9 @@ def test_any_legal_file_name_loads_exactly_once(
 
 
 def test_symlinks_bombs_and_changed_files_are_quarantined_not_followed(
-    spark: SparkSession, tmp_path: Path, rs_lake: Lake
+    fresh, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path)
-    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    settings, lake = fresh
     land = Path(settings.landing.root)
     secret = tmp_path / "outside" / ".env"
     _write(secret, b'{"AWS_SECRET_ACCESS_KEY": "not-for-the-lake"}\n')
@@ -350,15 +349,12 @@ def test_symlinks_bombs_and_changed_files_are_quarantined_not_followed(
     ]
 
 
-def test_concurrent_ingestion_claims_the_lease(
-    spark: SparkSession, tmp_path: Path, rs_lake: Lake
-) -> None:
+def test_concurrent_ingestion_claims_the_lease(fresh) -> None:
     """A run started while another holds the lease does nothing and says who holds it;
     once released (or its holder is dead), the next run proceeds."""
     from behavior_lake.ops import lease
 
-    settings = make_settings(tmp_path)
-    lake = type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    settings, lake = fresh
     _write(Path(settings.landing.root) / "2026-02-01" / "00" / "a.jsonl", _event_line("m1"))
     taxonomy = load_taxonomy(CONF)
     with lease.exclusive(settings.lake.root, "bronze_ingest", "run-first"):

@@ -51,17 +51,12 @@ def arrival_source(received_at: Column, source_file: Column, ingested_at: Column
     )
 
 
-def skew_corrected_ts(
-    event_ts: Column, received_at: Column, sent_at: Column, original_ts: Column
-) -> Column:
-    """Segment's clock-skew correction: receivedAt - (sentAt - originalTimestamp) when all
-    three are known (a device clock that runs ahead or behind moves sentAt and
-    originalTimestamp alike); else the event time as given."""
-    known = received_at.isNotNull() & sent_at.isNotNull() & original_ts.isNotNull()
+def skew_corrected_ts(received_at: Column, sent_at: Column, original_ts: Column) -> Column:
+    """Segment's clock-skew correction: receivedAt - (sentAt - originalTimestamp) (a device
+    clock that runs ahead or behind moves sentAt and originalTimestamp alike); null
+    unless all three are known."""
     offset_us = F.unix_micros(sent_at) - F.unix_micros(original_ts)
-    return F.when(known, F.timestamp_micros(F.unix_micros(received_at) - offset_us)).otherwise(
-        event_ts
-    )
+    return F.timestamp_micros(F.unix_micros(received_at) - offset_us)
 
 
 def clock_skew_seconds(received_at: Column, sent_at: Column) -> Column:

@@ -72,21 +72,31 @@ def _get(path: str, typ: str, v: Column | None = None) -> Column:
 
 
 _CONSENT_AT = "struct<consent:struct<categoryPreferences:struct<Analytics:boolean>>>"
+NARROW = "_narrow"  # the few raw-line fields the window step needs, dropped after conform
 
 
-def _consent_signal(raw_line: Column) -> Column:
-    """The event's own analytics-consent signal (boolean, else null) from the raw line:
-    context.consent.categoryPreferences.Analytics, else the same under traits.
+def _narrow_parse(raw_line: Column) -> Column:
+    """The raw line read with a schema of only what the window step needs (the consent
+    booleans and `originalTimestamp`), so the JSON parser skips the rest of the line
+    instead of building the whole document (the typed projection parses it fully, once,
+    later). A value of another JSON type reads as null (partial results, Spark's
+    default), like a missing one."""
+    return F.from_json(
+        raw_line,
+        f"struct<originalTimestamp:string,context:{_CONSENT_AT},traits:{_CONSENT_AT}>",
+    )
 
-    Read with a schema that holds only those two booleans, so the JSON parser skips the
-    rest of the line instead of building the whole document (the typed projection
-    parses each line once more, fully). A non-boolean value reads as null (JSON partial
-    results, Spark's default), like a missing one.
-    """
-    parsed = F.from_json(raw_line, f"struct<context:{_CONSENT_AT},traits:{_CONSENT_AT}>")
+
+def _consent_of(parsed: Column) -> Column:
+    """The event's own analytics-consent signal (boolean, else null):
+    context.consent.categoryPreferences.Analytics, else the same under traits."""
     return F.coalesce(
         *[parsed[k]["consent"]["categoryPreferences"]["Analytics"] for k in ("context", "traits")]
     )
+
+
+def _consent_signal(raw_line: Column) -> Column:
+    return _consent_of(_narrow_parse(raw_line))
 
 
 def with_typed_fields(df: DataFrame, taxonomy: Taxonomy, kept_context: list[str]) -> DataFrame:
@@ -224,18 +234,16 @@ def with_arrival(df: DataFrame) -> DataFrame:
     rec, src, ing = F.col("received_at"), F.col("source_file"), F.col("ingested_at")
     arrival = arrival_ts(rec, src, ing)
     trusted_rec = F.when(rec <= arrival, rec)  # a receivedAt past the bounds is not used
-    orig = F.from_json(F.col("raw_line"), "struct<originalTimestamp:string>")[
-        "originalTimestamp"
-    ].try_cast("timestamp")
-    corrected = skew_corrected_ts(F.col("event_ts"), trusted_rec, F.col("sent_at"), orig)
-    applied = trusted_rec.isNotNull() & F.col("sent_at").isNotNull() & orig.isNotNull()
+    df = df.withColumn(NARROW, _narrow_parse(F.col("raw_line")))
+    orig = F.col(NARROW)["originalTimestamp"].try_cast("timestamp")
+    corrected = skew_corrected_ts(trusted_rec, F.col("sent_at"), orig)
     return df.withColumns(
         {
             "arrival_ts": arrival,
             "arrival_source": arrival_source(rec, src, ing),
             "_received": arrival,
             "clock_skew_seconds": F.when(
-                applied, clock_skew_seconds(trusted_rec, F.col("sent_at"))
+                corrected.isNotNull(), clock_skew_seconds(trusted_rec, F.col("sent_at"))
             ),
             "event_ts": F.coalesce(corrected, F.col("event_ts")),
         }
@@ -284,7 +292,7 @@ def with_windows(df: DataFrame, s: SilverSettings) -> DataFrame:
         .orderBy("event_ts", "message_id")
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    signal = _consent_signal(F.col("raw_line"))
+    signal = _consent_of(F.col(NARROW))
     state = F.last(F.when(~is_dup, signal), ignorenulls=True).over(signals)
     return df.withColumns({"_consent": F.coalesce(state, F.lit(s.consent_when_unknown == "grant"))})
 
@@ -381,5 +389,5 @@ def conform(
         df.transform(lambda d: with_windows(d, s))
         .transform(lambda d: with_typed_fields(d, taxonomy, kept_context))
         .transform(lambda d: with_status(d, taxonomy, s))
-        .drop(V, PV)
+        .drop(V, PV, NARROW)
     )
