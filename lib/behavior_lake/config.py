@@ -141,12 +141,16 @@ class BronzeSettings:
     # A .gz file whose uncompressed size (gzip trailer) exceeds this many times its
     # compressed size is quarantined whole (decompression_limit) without being read.
     max_decompression_ratio: float = 200.0
+    # A file whose ingestion failed this many times (the process died or the batch
+    # raised) is quarantined whole (poison_file); retried files run alone in a batch.
+    max_file_attempts: int = 3
 
     def __post_init__(self) -> None:
         _at_least("bronze.max_files_per_batch", self.max_files_per_batch, 0)
         _at_least("bronze.max_line_chars", self.max_line_chars, 100)
         _at_least("bronze.max_future_hours", self.max_future_hours, 0)
         _at_least("bronze.max_decompression_ratio", self.max_decompression_ratio, 2)
+        _between("bronze.max_file_attempts", self.max_file_attempts, 1, 100)
         _iso_date("bronze.min_event_date", self.min_event_date)
         if not "1970-01-02" <= self.min_event_date <= "2100-01-01":
             raise ConfigError(

@@ -96,8 +96,11 @@ def job_context(
     ctx = JobContext(job, run_id, settings, spark, lake, rec)
     t0 = time.monotonic()
     log.info("start %s (env=%s, engine=%s)", job, settings.env, lake.engine)
+    record_killed(lake, settings)
     try:
-        with lease.registered(settings.lake.root, run_id):
+        with lease.registered(
+            settings.lake.root, run_id, job=job, env=settings.env, engine=lake.engine
+        ):
             yield ctx
         rec.status = "success"
     except BaseException as exc:
@@ -133,6 +136,31 @@ def job_context(
             rec.rows_in,
             rec.rows_out,
         )
+
+
+def record_killed(lake: Lake, settings: Settings) -> None:
+    """Give runs that were killed (SIGKILL, out of memory, a lost machine) their
+    ops.job_runs row: they are found in the running-job register with no live process."""
+    for info in lease.dead_runs(settings.lake.root):
+        try:
+            since = datetime.fromisoformat(info["since"])
+        except (KeyError, ValueError):
+            since = datetime.now(UTC)
+        rec = RunRecord(
+            run_id=str(info.get("run_id")),
+            job=str(info.get("job", "unknown")),
+            env=str(info.get("env", settings.env)),
+            engine=str(info.get("engine", lake.engine)),
+            started_at=since,
+            ended_at=datetime.now(UTC),
+            status="killed",
+            error=f"process {info.get('pid')} ended without recording its run",
+        )
+        log.warning("run %s of %s was killed: recorded in ops.job_runs", rec.run_id, rec.job)
+        try:
+            record_run(lake, rec)
+        except Exception:
+            log.exception("could not record the killed run %s", rec.run_id)
 
 
 def main(

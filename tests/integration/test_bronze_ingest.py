@@ -154,7 +154,12 @@ def test_crash_mid_batch_then_rerun_leaves_one_copy(landed, monkeypatch) -> None
     monkeypatch.undo()
 
     batches = ingest(lake, settings, taxonomy, "run-recover")
-    assert batches[0].lines_read == expected_lines
+    # the interrupted batch's files are retried one per batch
+    assert len(batches) == len(
+        {r[0] for r in lake.read("bronze.events").select("source_file").distinct().collect()}
+        | {r[0] for r in lake.read("bronze.quarantine").select("source_file").distinct().collect()}
+    )
+    assert sum(b.lines_read for b in batches) == expected_lines
     total = table_count(lake, "bronze.events") + table_count(lake, "bronze.quarantine")
     assert total == expected_lines
     per_file = lake.read("bronze.events").groupBy("source_file", "ingest_batch_id").count()
@@ -266,6 +271,33 @@ def test_failed_run_is_recorded(spark: SparkSession, tmp_path: Path) -> None:
         _ = 1 / 0
     row = make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").first()
     assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
+
+
+def test_killed_run_is_recorded_by_the_next_job(spark: SparkSession, tmp_path: Path) -> None:
+    """A run killed outright (no finally ran) left its register entry; the next job
+    records it as killed, once. A live entry (this process) is left alone."""
+    from behavior_lake.lake import make_lake
+    from behavior_lake.runtime import job_context
+
+    s = lake_test_settings(tmp_path / "lake")
+    running = tmp_path / "lake" / "_leases" / "running"
+    running.mkdir(parents=True)
+    host = os.uname()[1]
+    for run_id, pid in (("gold_features-killed", 2**22 + 17), ("alive-elsewhere", os.getpid())):
+        (running / f"{run_id}.json").write_text(json.dumps({
+            "job": run_id.split("-")[0], "env": "local", "engine": "delta-rs", "run_id": run_id,
+            "pid": pid, "host": host, "since": "2026-12-01T03:00:00+00:00"}))  # fmt: skip
+    for name in ("next", "after"):
+        with job_context(name, spark=spark, settings=s):
+            pass
+    runs = {
+        r["run_id"]: r
+        for r in make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").collect()
+    }
+    killed = [r for r in runs.values() if r["status"] == "killed"]
+    assert [(r["run_id"], r["job"]) for r in killed] == [("gold_features-killed", "gold_features")]
+    assert (running / "alive-elsewhere.json").exists()
+    assert sorted(r["status"] for r in runs.values()) == ["killed", "success", "success"]
 
 
 ODD_NAMES = [
@@ -396,3 +428,94 @@ def test_two_processes_started_together_load_every_line_once(tmp_path: Path) -> 
     assert codes in ([0, 0], [0, 1]), outs
     if codes == [0, 1]:
         assert any("already running" in o for o in outs), outs
+
+
+def test_crashed_batch_is_counted_once_in_the_ledgers(fresh, monkeypatch) -> None:
+    """A crash after the batch's ledger row but before its files were marked done: the
+    rerun removes that row, so ops.ingest_batches adds up to the lines once."""
+    settings, lake = fresh
+    land = Path(settings.landing.root) / "2026-02-01" / "00"
+    for i in range(3):
+        _write(land / f"f{i}.jsonl", _event_line(f"m{i}") + _event_line(f"n{i}"))
+    real = ingest_mod.mark_files
+
+    def crash_on_done(lake_, files, batch_id, status, lines=None):
+        if status == "done":
+            raise RuntimeError("killed before the files were marked done")
+        return real(lake_, files, batch_id, status, lines)
+
+    taxonomy = load_taxonomy(CONF)
+    monkeypatch.setattr(ingest_mod, "mark_files", crash_on_done)
+    with pytest.raises(RuntimeError, match="killed before"):
+        ingest(lake, settings, taxonomy, "run-crash")
+    assert lake.read("ops.ingest_batches").count() == 1  # the crashed batch's row
+    monkeypatch.undo()
+    ingest(lake, settings, taxonomy, "run-recover")
+    ledger = lake.read("ops.ingest_batches").agg(F.sum("lines_read"), F.sum("bronze_rows")).first()
+    assert tuple(ledger) == (6, 6)
+    assert table_count(lake, "bronze.events") == 6
+
+
+def test_a_file_that_crashes_its_batch_is_isolated_then_quarantined(fresh, monkeypatch) -> None:
+    """A file that kills every batch it is in (like a line that ran the JVM out of
+    memory) is retried alone, then quarantined as poison_file; the rest lands."""
+    settings, lake = fresh
+    land = Path(settings.landing.root) / "2026-02-01" / "00"
+    for name in ("a.jsonl", "b.jsonl", "poison.jsonl"):
+        _write(land / name, _event_line(name[0]))
+    real = ingest_mod.read_lines
+
+    def dies_on_poison(spark, files, *a):
+        if any(f.rel.endswith("poison.jsonl") for f in files):
+            raise RuntimeError("java.lang.OutOfMemoryError: Java heap space")
+        return real(spark, files, *a)
+
+    monkeypatch.setattr(ingest_mod, "read_lines", dies_on_poison)
+    taxonomy = load_taxonomy(CONF)
+    outcomes = []
+    for run in range(4):
+        try:
+            outcomes.append([b.files for b in ingest(lake, settings, taxonomy, f"run-{run}")])
+        except RuntimeError:
+            outcomes.append("crashed")
+    # 1: one batch of three dies; 2: a and b alone load, poison dies; 3: poison alone
+    # dies (3 attempts); 4: it is quarantined without being read
+    assert outcomes == ["crashed", "crashed", "crashed", []]
+    assert sorted(r[0] for r in lake.read("bronze.events").select("message_id").collect()) == [
+        "a",
+        "b",
+    ]
+    q = lake.read("bronze.quarantine").collect()
+    assert [(r["source_file"], r["reason"]) for r in q] == [
+        ("2026-02-01/00/poison.jsonl", "poison_file")
+    ]
+    assert "3 time(s)" in q[0]["detail"]
+
+
+def test_overlong_lines_are_skipped_unread_and_accounted(fresh) -> None:
+    """Lines over 4 x bronze.max_line_chars (200) bytes never reach memory: the reader skips
+    them and the file gets a line_too_long row with the bytes skipped. Lines over the
+    character limit but under the byte limit are quarantined line by line, as before."""
+    settings, lake = fresh
+    settings = replace(settings, bronze=replace(settings.bronze, max_line_chars=200))
+    huge = b'{"messageId": "h", "blob": "' + b"x" * 5000 + b'"}\n'
+    mid = b'{"messageId": "m", "blob": "' + b"y" * 300 + b'"}\n'
+    body = _event_line("ok1") + huge + mid + _event_line("ok2")
+    land = Path(settings.landing.root) / "2026-02-01" / "00"
+    _write(land / "plain.jsonl", body)
+    _write(land / "packed.jsonl.gz", gzip.compress(body))
+    _write(land / "fine.jsonl", _event_line("ok3"))  # positive control: nothing skipped
+    ingest(lake, settings, load_taxonomy(CONF), "run")
+    q = sorted(
+        (r["source_file"], r["reason"], r["raw_line"] is None, r["detail"])
+        for r in lake.read("bronze.quarantine").collect()
+    )
+    skipped = f"{len(huge)} bytes in line(s) over 804 bytes were not read"
+    assert [x[:3] for x in q] == [
+        ("2026-02-01/00/packed.jsonl.gz", "line_too_long", False),
+        ("2026-02-01/00/packed.jsonl.gz", "line_too_long", True),
+        ("2026-02-01/00/plain.jsonl", "line_too_long", False),
+        ("2026-02-01/00/plain.jsonl", "line_too_long", True),
+    ]
+    assert sum(skipped in (x[3] or "") for x in q) == 2
+    assert lake.read("bronze.events").count() == 5

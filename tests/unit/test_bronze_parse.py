@@ -51,6 +51,11 @@ CASES: list[tuple[str, str | None]] = [
     ('{"messageId": "m1", "type": "track"', "malformed_json"),
     (msg()[:40], "malformed_json"),
     ("not json at all", "malformed_json"),
+    (msg() + msg(messageId="m2"), "malformed_json"),  # not one value: nothing loaded
+    (msg() + ", " + msg(messageId="m2"), "multiple_json_values"),
+    (msg() + " garbage", "malformed_json"),
+    (msg() + "]", "multiple_json_values"),
+    (msg() + "   ", None),
     ("[1, 2, 3]", "not_an_object"),
     ('"just a string"', "not_an_object"),
     (msg(messageId=...), "missing_message_id"),

@@ -72,16 +72,21 @@ _READ_OPTIONS = {
 }
 
 
-def gzip_ratio_exceeded(f: LandingFile, max_ratio: float) -> str | None:
-    """For a local .gz file: the uncompressed size its trailer declares (ISIZE, modulo
-    4 GiB) when it exceeds `max_ratio` times the file size, as a detail; else None. Read
-    from the last 4 bytes, so a bomb is refused without decompressing it."""
+def gzip_declared_size(f: LandingFile) -> int | None:
+    """The uncompressed size a local .gz file's trailer declares (ISIZE: the last 4
+    bytes, modulo 4 GiB, of the last member); None for other files."""
     if not f.rel.endswith(".gz") or not f.uri.startswith("file://") or f.size < 18:
         return None
     with open(f.uri.removeprefix("file://"), "rb") as fh:
         fh.seek(-4, os.SEEK_END)
-        isize = int.from_bytes(fh.read(4), "little")
-    if isize > max_ratio * f.size:
+        return int.from_bytes(fh.read(4), "little")
+
+
+def gzip_ratio_exceeded(f: LandingFile, max_ratio: float) -> str | None:
+    """A detail when a .gz file declares more than `max_ratio` times its size
+    uncompressed (refused without decompressing it); else None."""
+    isize = gzip_declared_size(f)
+    if isize is not None and isize > max_ratio * f.size:
         return (
             f"declares {isize} uncompressed bytes for {f.size} compressed "
             f"(> bronze.max_decompression_ratio {max_ratio:g})"
@@ -155,39 +160,67 @@ def _list_local(root: str) -> list[LandingFile]:
     return sorted(out, key=lambda f: f.rel)
 
 
-def ingested_status(lake: Lake) -> tuple[dict[str, int | None], set[str]]:
-    """({done file: its size as last recorded}, pending-but-not-done files) from
+@dataclass(frozen=True)
+class Pending:
+    """A file whose ingestion started and never finished: how often, in which batches."""
+
+    attempts: int
+    batch_ids: tuple[str, ...]
+
+
+# ops.ingested_files statuses that end a file's ingestion
+FINAL = ("done", "quarantined")
+
+
+def ingested_status(lake: Lake) -> tuple[dict[str, int | None], dict[str, Pending]]:
+    """({finished file: its size as last recorded}, {unfinished file: Pending}) from
     ops.ingested_files (one row per file, small next to the events)."""
     if not lake.exists(INGESTED_FILES.name):
-        return {}, set()
+        return {}, {}
+    is_pending = F.col("status") == "pending"
     rows = (
         lake.read(INGESTED_FILES.name)
         .groupBy("source_file")
         .agg(
-            F.max(F.when(F.col("status") == "done", 1).otherwise(0)).alias("done"),
+            F.max(F.col("status").isin(*FINAL).cast("int")).alias("done"),
             F.max_by("size_bytes", "recorded_at").alias("size"),
+            F.count_if(is_pending).alias("attempts"),
+            F.collect_set(F.when(is_pending, F.col("ingest_batch_id"))).alias("batches"),
         )
         .collect()
     )
     done = {r["source_file"]: r["size"] for r in rows if r["done"]}
-    pending = {r["source_file"] for r in rows if not r["done"]}
+    pending = {
+        r["source_file"]: Pending(r["attempts"], tuple(sorted(r["batches"])))
+        for r in rows
+        if not r["done"]
+    }
     return done, pending
 
 
-def recover_interrupted(lake: Lake, pending: set[str]) -> None:
-    """Delete rows of files whose earlier ingest did not finish."""
+def recover_interrupted(lake: Lake, pending: dict[str, Pending]) -> None:
+    """Delete the rows of files whose earlier ingest did not finish, and the ledger rows
+    (ops.ingest_batches, ops.schema_drift) of those batches, so a crashed batch is
+    neither kept twice nor counted twice."""
     if not pending:
         return
     files = sorted(pending)
+    batches = sorted({b for p in pending.values() for b in p.batch_ids})
     log.warning("recovering %d file(s) from an interrupted batch: %s", len(files), files[:5])
-    # (ops.schema_drift rows are per batch observations and stay.)
-    for table in (BRONZE_EVENTS.name, BRONZE_QUARANTINE.name):
+    for table, column, values in (
+        (BRONZE_EVENTS.name, "source_file", files),
+        (BRONZE_QUARANTINE.name, "source_file", files),
+        (INGEST_BATCHES.name, "ingest_batch_id", batches),
+        (SCHEMA_DRIFT.name, "ingest_batch_id", batches),
+    ):
         if not lake.exists(table):
             continue
-        for i in range(0, len(files), 500):
-            res = lake.delete(table, F.col("source_file").isin(files[i : i + 500]))
+        for i in range(0, len(values), 500):
+            res = lake.delete(table, F.col(column).isin(values[i : i + 500]))
             if res.rows_deleted:
-                log.info("removed %d partial row(s) from %s", res.rows_deleted, table)
+                log.info(
+                    "removed %d row(s) of interrupted batches from %s", res.rows_deleted, table
+                )
 
 
 def _file_rows(
@@ -224,10 +257,26 @@ def mark_files(
         lake.append(INGESTED_FILES.name, _file_rows(lake, files, batch_id, status, lines))
 
 
-def read_lines(spark: SparkSession, files: Sequence[LandingFile]) -> DataFrame:
-    """One row per line (`raw_line`, `source_file`) of conforming files (`LandingFile.conforms`);
-    .gz is decompressed by extension."""
-    df = spark.read.options(**_READ_OPTIONS).text([f.read_path for f in files])
+LINE_BYTES = "_line_bytes"  # bytes of the line with its newline, for skipped_long_lines
+
+
+def max_line_bytes(max_line_chars: int) -> int:
+    """Lines longer than this many bytes are skipped by the reader, never held in memory
+    (a character is at most 4 bytes in UTF-8, so no line within max_line_chars is)."""
+    return 4 * max_line_chars + 4
+
+
+def read_lines(
+    spark: SparkSession, files: Sequence[LandingFile], max_bytes: int = 4_000_004
+) -> DataFrame:
+    """One row per line (`raw_line`, `source_file`, LINE_BYTES) of conforming files
+    (`LandingFile.conforms`); .gz is decompressed by extension. Lines over `max_bytes`
+    are skipped by Hadoop's line reader; `skipped_long_lines` finds where."""
+    df = (
+        spark.read.options(**_READ_OPTIONS)
+        .option("mapreduce.input.linerecordreader.line.maxlength", str(max_bytes))
+        .text([f.read_path for f in files])
+    )
     # Only conforming files are read, and their `rel` is exactly <date>/<hour>/<name>:
     # the last three path components (per line, so no regex: ~5 us a line saved),
     # percent-decoded; a literal '+' stays one (url_decode alone reads it as a space).
@@ -238,7 +287,29 @@ def read_lines(spark: SparkSession, files: Sequence[LandingFile]) -> DataFrame:
         # Trims rather than a regex (`^\uFEFF|\r$` tried a match at every character).
         F.ltrim(F.rtrim(F.col("value"), F.lit("\r")), F.lit("\ufeff")).alias("raw_line"),
         rel.alias("source_file"),
+        (F.octet_length("value") + 1).alias(LINE_BYTES),
     )
+
+
+def skipped_long_lines(
+    files: Sequence[LandingFile], bytes_read: dict[str, int], max_bytes: int
+) -> dict[str, tuple[str, str]]:
+    """Files whose lines account for fewer bytes than the file holds: the reader skipped
+    lines over `max_bytes` there. Decoding never shrinks a line (an invalid byte becomes
+    a 3-byte U+FFFD), so any shortfall is skipped bytes. Plain files are compared with
+    their size, local .gz files with the trailer's size; other files are not checked."""
+    out = {}
+    for f in files:
+        expected = gzip_declared_size(f) if f.rel.endswith(".gz") else f.size
+        # the last line may have no newline: one byte of slack
+        got = bytes_read.get(f.rel, 0)
+        if expected is not None and expected - got > 1 and expected < 2**32:
+            out[f.rel] = (
+                "line_too_long",
+                f"{expected - got} bytes in line(s) over {max_bytes} bytes were not read "
+                "(bronze.max_line_chars)",
+            )
+    return out
 
 
 def find_unreadable(spark: SparkSession, files: Sequence[LandingFile]) -> dict[str, str]:
@@ -301,7 +372,7 @@ def _cached_columns() -> list[str | Column]:
     names += [
         c for c in BRONZE_QUARANTINE.schema.fieldNames() if c not in _BATCH_COLS + tuple(names)
     ]
-    return [*names, "_outcome", properties_variant()]
+    return [*names, "_outcome", LINE_BYTES, properties_variant()]
 
 
 def ingest_batch(
@@ -323,8 +394,10 @@ def ingest_batch(
     readable = [f for f in files if f.rel not in file_issues]
     classified = None
     counts: dict[tuple[str, str], int] = {}
+    bytes_read: dict[str, int] = {}
+    limit = max_line_bytes(settings.bronze.max_line_chars)
     while readable:
-        lines = read_lines(spark, readable)
+        lines = read_lines(spark, readable, limit)
         classified = classify_lines(
             lines,
             max_line_chars=settings.bronze.max_line_chars,
@@ -338,10 +411,14 @@ def ingest_batch(
         classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
         classified = persist_large(classified.select(*_cached_columns()), settings)
         try:
-            counts = {
-                (r["source_file"], r["_outcome"]): int(r["count"])
-                for r in classified.groupBy("source_file", "_outcome").count().collect()
-            }
+            rows = (
+                classified.groupBy("source_file", "_outcome")
+                .agg(F.count("*").alias("count"), F.sum(LINE_BYTES).alias("bytes"))
+                .collect()
+            )
+            counts = {(r["source_file"], r["_outcome"]): int(r["count"]) for r in rows}
+            for r in rows:
+                bytes_read[r["source_file"]] = bytes_read.get(r["source_file"], 0) + r["bytes"]
             break
         except Exception as exc:  # a corrupt file fails the whole read: find it
             classified.unpersist()
@@ -357,6 +434,8 @@ def ingest_batch(
             readable = [f for f in readable if f.rel not in bad]
     stats.unreadable_files = sum(1 for r, _ in file_issues.values() if r == "unreadable_file")
     stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r != "unreadable_file")
+    # files with skipped overlong lines were read: their other lines load as usual
+    file_issues.update(skipped_long_lines(readable, bytes_read, limit))
 
     per_outcome: dict[str, int] = {}
     per_file: dict[str, int] = {}
@@ -517,34 +596,64 @@ def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
     )
 
 
-def report_changed(lake: Lake, changed: Sequence[LandingFile], done: dict[str, int | None]) -> None:
+def quarantine_files(
+    lake: Lake, files: Sequence[LandingFile], issues: dict[str, tuple[str, str]], status: str
+) -> None:
+    """Quarantine whole files without reading them (one row each, reason and detail) and
+    record `status` for them in ops.ingested_files."""
+    if not files:
+        return
+    batch_id = f"f{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    lake.append(BRONZE_QUARANTINE.name, _file_quarantine(lake.spark, issues, batch_id, now))
+    mark_files(lake, files, batch_id, status)
+    for rel, (reason, detail) in sorted(issues.items()):
+        log.warning("landing file %s quarantined (%s): %s", rel, reason, detail)
+
+
+def changed_files(
+    listed: Sequence[LandingFile], done: dict[str, int | None]
+) -> dict[str, tuple[str, str]]:
     """Files that changed size after they were ingested (grown, truncated, re-uploaded).
     Policy (docs/arrival-time.md): they are not read again, since their earlier lines are
     in bronze already; each change is quarantined once as `changed_file` with both sizes
-    and recorded in ops.ingested_files (status `changed`), so it is never silent. Land
-    new data under a new file name."""
-    if not changed:
-        return
-    batch_id = f"c{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    issues = {
-        f.rel: (
-            "changed_file",
-            f"size {done[f.rel]} -> {f.size} bytes after ingestion; not read again",
-        )
-        for f in changed
+    (status `changed`), so it is never silent. Land new data under a new file name."""
+    return {
+        f.rel: ("changed_file", f"size {done[f.rel]} -> {f.size} bytes after ingestion")
+        for f in listed
+        if f.rel in done and done[f.rel] != f.size
     }
-    lake.append(BRONZE_QUARANTINE.name, _file_quarantine(lake.spark, issues, batch_id, now))
-    mark_files(lake, changed, batch_id, "changed")
-    for rel, (_reason, detail) in sorted(issues.items()):
-        log.warning("landing file %s changed: %s", rel, detail)
 
 
-def plan_batches(new_files: Sequence[LandingFile], max_files: int) -> list[list[LandingFile]]:
-    if not new_files:
-        return []
-    size = max_files if max_files > 0 else len(new_files)
-    return [list(new_files[i : i + size]) for i in range(0, len(new_files), size)]
+def poison_files(pending: dict[str, Pending], max_attempts: int) -> dict[str, tuple[str, str]]:
+    """Files whose ingestion failed `max_attempts` times (the last ones alone in their
+    batch): quarantined as `poison_file`, so the rest of the landing set keeps loading."""
+    return {
+        rel: (
+            "poison_file",
+            f"ingestion failed {p.attempts} time(s) (bronze.max_file_attempts={max_attempts}); "
+            f"batches {', '.join(p.batch_ids[-3:])}",
+        )
+        for rel, p in pending.items()
+        if p.attempts >= max_attempts
+    }
+
+
+def plan_batches(
+    new_files: Sequence[LandingFile],
+    max_files: int,
+    pending: dict[str, Pending] | None = None,
+) -> list[list[LandingFile]]:
+    """Batches of at most `max_files` (0 = all) files never tried before; then each file
+    of an interrupted batch alone, fewest failed attempts first, so a file that crashes
+    its batch only stops itself."""
+    pending = pending or {}
+    fresh = [f for f in new_files if f.rel not in pending]
+    retried = sorted(
+        (f for f in new_files if f.rel in pending), key=lambda f: (pending[f.rel].attempts, f.rel)
+    )
+    size = max_files if max_files > 0 else max(len(fresh), 1)
+    return [fresh[i : i + size] for i in range(0, len(fresh), size)] + [[f] for f in retried]
 
 
 def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
@@ -565,8 +674,11 @@ def _ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> 
     listed = list_landing_files(spark, settings.landing.root)
     done, pending = ingested_status(lake)
     recover_interrupted(lake, pending)
-    report_changed(lake, [f for f in listed if f.rel in done and done[f.rel] != f.size], done)
-    new_files = [f for f in listed if f.rel not in done]
+    changed = changed_files(listed, done)
+    quarantine_files(lake, [f for f in listed if f.rel in changed], changed, "changed")
+    poison = poison_files(pending, settings.bronze.max_file_attempts)
+    quarantine_files(lake, [f for f in listed if f.rel in poison], poison, "quarantined")
+    new_files = [f for f in listed if f.rel not in done and f.rel not in poison]
     log.info(
         "landing %s: %d file(s) listed, %d already ingested, %d new",
         settings.landing.root,
@@ -574,7 +686,7 @@ def _ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> 
         len(listed) - len(new_files),
         len(new_files),
     )
-    batches = plan_batches(new_files, settings.bronze.max_files_per_batch)
+    batches = plan_batches(new_files, settings.bronze.max_files_per_batch, pending)
     out = []
     for i, batch in enumerate(batches, 1):
         log.info("batch %d/%d: %d file(s)", i, len(batches), len(batch))

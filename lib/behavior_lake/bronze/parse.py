@@ -18,6 +18,7 @@ from behavior_lake.bronze.arrival import arrival_ts
 from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
 
 V = "_v"  # the parsed line (VARIANT), dropped before writing
+W = "_w"  # the line parsed inside [ ]: a JSON array of every value on the line
 PROPS = "_props"  # its `properties` (VARIANT): all schema-drift detection needs of it
 
 # Quarantine reason codes, in the order they are checked (first failing rule wins).
@@ -26,6 +27,7 @@ REASONS = (
     "line_too_long",
     "invalid_utf8",
     "malformed_json",
+    "multiple_json_values",
     "not_an_object",
     "missing_message_id",
     "invalid_message_id",
@@ -46,6 +48,7 @@ FILE_REASONS = (
     "symbolic_link",
     "decompression_limit",
     "changed_file",
+    "poison_file",
 )
 
 
@@ -92,7 +95,14 @@ def _nonblank(c: Column) -> Column:
 def with_envelope(df: DataFrame) -> DataFrame:
     """Parse the line once; add the JSON type of each envelope field (`_t_*`) and the
     envelope columns (null where absent or mistyped)."""
-    parsed = df.withColumn(V, F.try_parse_json(F.col("raw_line")))
+    # Parsed inside [ ] so that a line holding several values (`{..}{..}`, `{..}, {..}`,
+    # `{..} garbage`) is seen whole: a plain parse keeps the first value and silently
+    # drops the rest. One parse either way; the line's value is element 0.
+    wrapped = df.withColumn(
+        W, F.try_parse_json(F.concat(F.lit("["), F.col("raw_line"), F.lit("]")))
+    )
+    single = F.try_variant_get(F.col(W), "$[1]", "variant").isNull()
+    parsed = wrapped.withColumn(V, F.when(single, F.try_variant_get(F.col(W), "$[0]", "variant")))
     typed = parsed.select("*", *[jtype(path).alias(f"_t_{name}") for name, path in _TYPED.items()])
     event_type = _str("type")
     # `timestamp` is what Segment's servers set; a raw SDK export may carry only the
@@ -168,7 +178,18 @@ def with_quarantine_reason(
             "invalid_utf8",
             F.lit("bytes that are not UTF-8 (shown as U+FFFD)"),
         ),
-        (F.col(V).isNull(), "malformed_json", F.lit("not valid JSON (malformed or truncated)")),
+        (F.col(W).isNull(), "malformed_json", F.lit("not valid JSON (malformed or truncated)")),
+        # The parser stops after the first complete value, so trailing content that
+        # still parses (`{..}]`) shows only as an object line not ending in "}".
+        (
+            F.col(V).isNull()
+            | (
+                F.ltrim(F.col("raw_line")).startswith("{")
+                & ~F.rtrim(F.col("raw_line"), F.lit(" \t")).endswith("}")
+            ),
+            "multiple_json_values",
+            F.lit("more than one JSON value, or content after it, on the line (none loaded)"),
+        ),
         # Valid JSON text that starts with "{" is an object (cheaper than typing the root).
         (
             ~F.ltrim(F.col("raw_line")).startswith("{"),

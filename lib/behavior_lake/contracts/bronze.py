@@ -65,7 +65,9 @@ INGESTED_FILES = TableSpec(
             T.StructField("size_bytes", T.LongType(), True),
             T.StructField("modified_at", T.TimestampType(), True),
             T.StructField("ingest_batch_id", T.StringType(), False),
-            T.StructField("status", T.StringType(), False),  # pending | done | changed
+            T.StructField(
+                "status", T.StringType(), False
+            ),  # pending | done | changed | quarantined
             T.StructField("lines", T.LongType(), True),
             T.StructField("recorded_at", T.TimestampType(), False),
         ]

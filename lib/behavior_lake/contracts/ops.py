@@ -18,7 +18,7 @@ JOB_RUNS = TableSpec(
             T.StructField("engine", T.StringType(), True),
             T.StructField("started_at", T.TimestampType(), False),
             T.StructField("ended_at", T.TimestampType(), True),
-            T.StructField("status", T.StringType(), False),  # success | failed
+            T.StructField("status", T.StringType(), False),  # success | failed | killed
             T.StructField("rows_in", T.LongType(), True),
             T.StructField("rows_out", T.LongType(), True),
             T.StructField("error", T.StringType(), True),

@@ -67,8 +67,9 @@ def _read(path: str) -> dict:
         return {}
 
 
-def _info(run_id: str) -> dict:
+def _info(run_id: str, **extra: str) -> dict:
     return {
+        **extra,
         "run_id": run_id,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -113,9 +114,28 @@ def exclusive(lake_root: str, name: str, run_id: str, ttl_hours: float = 12.0) -
                 os.remove(path)
 
 
+def dead_runs(lake_root: str) -> list[dict]:
+    """Register entries of runs that died without leaving it (same host, process gone):
+    each is removed and returned once, so the caller can record them as killed."""
+    root = _local_root(lake_root)
+    folder = os.path.join(root, DIR, "running") if root else None
+    if not folder or not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        info = _read(path)
+        if info and info.get("host") == socket.gethostname() and not _alive(info):
+            with suppress(FileNotFoundError):
+                os.remove(path)
+                out.append(info)
+    return out
+
+
 @contextmanager
-def registered(lake_root: str, run_id: str) -> Iterator[None]:
-    """Record this run in the running-job register for the block."""
+def registered(lake_root: str, run_id: str, **about: str) -> Iterator[None]:
+    """Record this run (with `about`, e.g. job and env) in the running-job register for
+    the block."""
     root = _local_root(lake_root)
     if root is None:
         yield
@@ -125,7 +145,7 @@ def registered(lake_root: str, run_id: str) -> Iterator[None]:
     try:
         os.makedirs(folder, exist_ok=True)
         with open(path, "w") as fh:
-            json.dump(_info(run_id), fh)
+            json.dump(_info(run_id, **about), fh)
     except OSError as exc:  # a read-only lake root must not stop a reading job
         log.warning("could not register run %s in %s: %s", run_id, folder, exc)
     try:
