@@ -142,7 +142,8 @@ class BronzeSettings:
     # compressed size is quarantined whole (decompression_limit) without being read.
     max_decompression_ratio: float = 200.0
     # A file whose ingestion failed this many times (the process died or the batch
-    # raised) is quarantined whole (poison_file); retried files run alone in a batch.
+    # raised) is quarantined whole (poison_file); failed batches are retried bisected,
+    # each file alone at its last attempt (at least 2, so one crash quarantines nothing).
     max_file_attempts: int = 3
 
     def __post_init__(self) -> None:
@@ -150,7 +151,7 @@ class BronzeSettings:
         _at_least("bronze.max_line_chars", self.max_line_chars, 100)
         _at_least("bronze.max_future_hours", self.max_future_hours, 0)
         _at_least("bronze.max_decompression_ratio", self.max_decompression_ratio, 2)
-        _between("bronze.max_file_attempts", self.max_file_attempts, 1, 100)
+        _between("bronze.max_file_attempts", self.max_file_attempts, 2, 100)
         _iso_date("bronze.min_event_date", self.min_event_date)
         if not "1970-01-02" <= self.min_event_date <= "2100-01-01":
             raise ConfigError(

@@ -643,17 +643,26 @@ def plan_batches(
     new_files: Sequence[LandingFile],
     max_files: int,
     pending: dict[str, Pending] | None = None,
+    max_attempts: int = 3,
 ) -> list[list[LandingFile]]:
-    """Batches of at most `max_files` (0 = all) files never tried before; then each file
-    of an interrupted batch alone, fewest failed attempts first, so a file that crashes
-    its batch only stops itself."""
+    """Batches of at most `max_files` (0 = all) files never tried before; then the files
+    of interrupted batches, bisected: those that failed once in 2 groups, twice in 4, ...,
+    and alone at their last allowed attempt. A one-off crash costs two batches; a file
+    that crashes every batch it is in ends up alone, so it only stops itself."""
     pending = pending or {}
     fresh = [f for f in new_files if f.rel not in pending]
-    retried = sorted(
-        (f for f in new_files if f.rel in pending), key=lambda f: (pending[f.rel].attempts, f.rel)
-    )
     size = max_files if max_files > 0 else max(len(fresh), 1)
-    return [fresh[i : i + size] for i in range(0, len(fresh), size)] + [[f] for f in retried]
+    out = [fresh[i : i + size] for i in range(0, len(fresh), size)]
+    by_attempts: dict[int, list[LandingFile]] = {}
+    for f in sorted((f for f in new_files if f.rel in pending), key=lambda f: f.rel):
+        by_attempts.setdefault(pending[f.rel].attempts, []).append(f)
+    for attempts, files in sorted(by_attempts.items()):
+        groups = len(files) if attempts >= max_attempts - 1 else 2**attempts
+        step = max(1, -(-len(files) // groups))
+        if max_files > 0:
+            step = min(step, max_files)
+        out += [files[i : i + step] for i in range(0, len(files), step)]
+    return out
 
 
 def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
@@ -686,7 +695,9 @@ def _ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> 
         len(listed) - len(new_files),
         len(new_files),
     )
-    batches = plan_batches(new_files, settings.bronze.max_files_per_batch, pending)
+    batches = plan_batches(
+        new_files, settings.bronze.max_files_per_batch, pending, settings.bronze.max_file_attempts
+    )
     out = []
     for i, batch in enumerate(batches, 1):
         log.info("batch %d/%d: %d file(s)", i, len(batches), len(batch))
