@@ -10,15 +10,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from behavior_lake.config import Settings, load_settings
+from behavior_lake.jars import cached_jars, missing_reason
 from behavior_lake.lake import Lake, make_lake
 from behavior_lake.spark import build_session, delta_spark_available
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
-# BEHAVIOR_LAKE_TEST_DELTA_SPARK=1 (make test-delta-spark) asks Spark to fetch the
-# Delta JVM package, which needs a reachable Maven repository.
-WANT_DELTA_SPARK = os.environ.get("BEHAVIOR_LAKE_TEST_DELTA_SPARK") == "1"
 TEST_SPARK_CONF = {
     # C1 only (fast warm-up for short tests); its default 48 MB code cache fills up over
     # the whole suite ("CodeCache is full", then the JVM dies), so it is raised.
@@ -43,7 +41,6 @@ def lake_test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Se
             "spark.master=local[2]",
             "spark.shuffle_partitions=2",
             "spark.driver_memory=2g",
-            f"spark.fetch_delta_package={'true' if WANT_DELTA_SPARK else 'false'}",
             *overrides,
         ],
         conf_dir=CONF,
@@ -65,10 +62,9 @@ ENGINES = ["delta-rs", "delta-spark"]
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest, spark: SparkSession) -> str:
     if request.param == "delta-spark" and not delta_spark_available(spark):
-        pytest.skip(
-            "delta-spark engine: the Delta JVM classes are not loadable in this session "
-            "(Maven Central unreachable here; run `make test-delta-spark` where it is)"
-        )
+        if cached_jars(["delta"]):
+            pytest.fail("the Delta jars are cached but their classes did not load")
+        pytest.skip(f"delta-spark engine: {missing_reason(['delta'])} (`make jars`)")
     return request.param
 
 

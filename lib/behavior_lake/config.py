@@ -59,10 +59,10 @@ class SparkSettings:
     shuffle_partitions: int = 4
     driver_memory: str = "4g"
     ui_enabled: bool = False
-    # Maven coordinates of the Delta JVM package, used by spark-submit and when
-    # fetch_delta_package is true (needs a reachable Maven repository).
-    delta_package: str = "io.delta:delta-spark_4.2_2.13:4.4.1"
-    fetch_delta_package: bool = False
+    # Maven coordinates of the Delta JVM package, for `submit.sh --packages` where a
+    # user prefers Maven to the locked jar cache (infra/jars/jars.lock). Local sessions
+    # always take the cached jars (`make jars`) and never download at run time.
+    delta_package: str = "io.delta:delta-spark_4.2_2.13:4.4.0"
     # Training sets up to this many rows are fitted from one cached partition: on small
     # data Spark ML's cost is per job and per task (one job per solver iteration), not
     # per row. 0 = keep the input's partitioning.

@@ -40,9 +40,9 @@ def choose_engine(spark: SparkSession, requested: str) -> str:
     if requested == "delta-spark":
         if not available:
             raise LakeError(
-                "lake.engine is delta-spark but the Delta JVM classes are not loadable: "
-                "add --packages io.delta:delta-spark_4.2_2.13:4.4.1 (or run on Databricks), "
-                "or set lake.engine: delta-rs"
+                "lake.engine is delta-spark but the Delta JVM classes are not loadable in "
+                "this session: locally run `make jars`; on a cluster pass the jars "
+                "(infra/spark-submit/submit.sh does); or set lake.engine: delta-rs"
             )
         return "delta-spark"
     return "delta-spark" if available else "delta-rs"
@@ -69,10 +69,14 @@ def open_lake(spark: SparkSession, settings: Settings) -> Lake:
     from behavior_lake.contracts.tables import TABLES
 
     engine = choose_engine(spark, settings.lake.engine)
+    why = ""
+    if engine == "delta-rs" and settings.lake.engine == "auto":
+        why = "; the Delta JVM classes are not loadable in this session"
     log.info(
-        "lake engine: %s (lake.engine=%s), root %s",
+        "lake engine: %s (lake.engine=%s%s), root %s",
         engine,
         settings.lake.engine,
+        why,
         settings.lake.root,
     )
     return make_lake(spark, settings.lake.root, engine, TABLES)

@@ -189,8 +189,16 @@ class DeltaSparkLake(Lake):
             rows_written=metrics.get("numOutputRows", 0),
             files_added=metrics.get("numAddedFiles", metrics.get("numFiles", 0)),
             files_removed=metrics.get("numRemovedFiles", 0),
-            rows_deleted=metrics.get("numDeletedRows", 0),
-            rows_inserted=metrics.get("numOutputRows"),
+            # DELETE reports numDeletedRows; MERGE ... WHEN MATCHED DELETE reports
+            # numTargetRowsDeleted.
+            rows_deleted=metrics.get("numDeletedRows", metrics.get("numTargetRowsDeleted", 0)),
+            # An overwrite with a data-column replaceWhere rewrites the neighbours of the
+            # replaced rows (numCopiedRows); rows_inserted counts the caller's rows only.
+            rows_inserted=(
+                metrics["numOutputRows"] - metrics.get("numCopiedRows", 0)
+                if "numOutputRows" in metrics
+                else None
+            ),
             extra={"operation": last["operation"]},
         )
 
