@@ -94,6 +94,10 @@ class LakeSettings:
     engine: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     # Files removed from a table stay readable (time travel) this long before vacuum.
     vacuum_retention_hours: float = 168.0
+    # delta-spark only: tables created with deletion vectors (deletes and merges mark rows
+    # instead of rewriting files; erasure purges them). Off by default: delta-rs 1.6
+    # cannot read such a table.
+    deletion_vectors: bool = False
 
     def __post_init__(self) -> None:
         _at_least("lake.vacuum_retention_hours", self.vacuum_retention_hours, 0)

@@ -75,12 +75,14 @@ def _intact(path: Path, jar: LockedJar) -> bool:
     return path.is_file() and path.stat().st_size == jar.size
 
 
-def cached_jars(sets: Iterable[str], cache: Path | None = None) -> list[str] | None:
+def cached_jars(
+    sets: Iterable[str], cache: Path | None = None, lock_path: Path = LOCK
+) -> list[str] | None:
     """Local paths of every locked jar in these sets, or None if any is missing."""
     cache = cache or cache_dir()
     wanted = set(sets)
     try:
-        locked = [j for j in read_lock() if j.set in wanted]
+        locked = [j for j in read_lock(lock_path) if j.set in wanted]
     except FileNotFoundError:
         return None
     paths = [cache / j.file for j in locked]
@@ -104,13 +106,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(cache: Path | None = None, repo_url: str | None = None) -> int:
+def fetch(cache: Path | None = None, repo_url: str | None = None, lock_path: Path = LOCK) -> int:
     """Download the locked jars that are not cached yet; returns how many failed."""
     cache = cache or cache_dir()
     repo_url = (repo_url or os.environ.get(MAVEN_ENV) or CENTRAL).rstrip("/")
     cache.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for jar in read_lock():
+    for jar in read_lock(lock_path):
         target = cache / jar.file
         if _intact(target, jar):
             continue
@@ -167,16 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("fetch", help="download the locked jars into the cache")
     sub.add_parser("lock", help="re-resolve infra/jars/pom.xml with Maven into jars.lock")
-    sub.add_parser("path", help="print the cached delta jars as a spark.jars value")
+    path = sub.add_parser("path", help="print cached jars as a spark.jars value")
+    path.add_argument("sets", nargs="*", default=["delta"], choices=SETS)
     args = parser.parse_args(argv)
     if args.command == "lock":
         for jar in lock():
             print(f"{jar.set:6} {jar.coordinates} {jar.size} {jar.sha256[:12]}")
         return 0
     if args.command == "path":
-        jars = cached_jars(["delta"])
+        jars = cached_jars(args.sets)
         if jars is None:
-            print(missing_reason(["delta"]), file=sys.stderr)
+            print(missing_reason(args.sets), file=sys.stderr)
             return 1
         print(",".join(jars))
         return 0

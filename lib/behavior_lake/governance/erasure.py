@@ -43,6 +43,7 @@ from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPP
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
+from behavior_lake.lake.base import local_file_path
 from behavior_lake.ops import lease
 from behavior_lake.silver.pseudonym import JUNK_IDS, anon_hash, user_person_id
 
@@ -248,7 +249,7 @@ def leftover_files(lake: Lake, table: str) -> list[str]:
     on_disk = local_data_files(lake.path(table))
     if not on_disk:
         return []
-    active = {os.path.normpath(p.removeprefix("file://")) for p in lake.active_files(table)}
+    active = {local_file_path(p) for p in lake.active_files(table)}
     return sorted(p for p in on_disk if os.path.normpath(p) not in active)
 
 
@@ -331,6 +332,9 @@ def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[Erasure
             "erasure: another job is running: vacuum keeps files of the last %sh", keep_hours
         )
     for name in sorted(touched):
+        purged = lake.purge(name)  # deletion vectors: rewrite the files, then vacuum them
+        if purged:
+            events.append(AuditEvent("erase_purge", name, 1, "deletion vectors purged"))
         removed, _ = vacuum_measured(lake, name, keep_hours)
         files += removed
         events.append(AuditEvent("erase_vacuum", name, removed, "retention 0 h after erasure"))

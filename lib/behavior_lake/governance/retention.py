@@ -180,6 +180,8 @@ def enforce_retention(
             res = lake.delete(table, where)
             tr.rows_deleted = res.rows_deleted or 0
             tr.metadata_only = res.extra.get("metadata_only") if res.extra else None
+            if tr.rows_deleted:
+                lake.purge(table)  # rows only marked deleted would outlive the vacuum
             tr.files_removed, tr.bytes_freed = vacuum_measured(
                 lake, table, settings.retention.vacuum_retention_hours
             )

@@ -49,12 +49,17 @@ def choose_engine(spark: SparkSession, requested: str) -> str:
 
 
 def make_lake(
-    spark: SparkSession, root: str, engine: str, specs: Mapping[str, TableSpec] | None = None
+    spark: SparkSession,
+    root: str,
+    engine: str,
+    specs: Mapping[str, TableSpec] | None = None,
+    *,
+    deletion_vectors: bool = False,
 ) -> Lake:
     if engine == "delta-spark":
         from behavior_lake.lake.delta_spark import DeltaSparkLake
 
-        return DeltaSparkLake(spark, root, specs)
+        return DeltaSparkLake(spark, root, specs, deletion_vectors=deletion_vectors)
     if engine == "delta-rs":
         from behavior_lake.lake.delta_rs import DeltaRsLake
 
@@ -79,4 +84,6 @@ def open_lake(spark: SparkSession, settings: Settings) -> Lake:
         why,
         settings.lake.root,
     )
-    return make_lake(spark, settings.lake.root, engine, TABLES)
+    return make_lake(
+        spark, settings.lake.root, engine, TABLES, deletion_vectors=settings.lake.deletion_vectors
+    )

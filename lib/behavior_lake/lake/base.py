@@ -9,11 +9,13 @@ schema differs fail with a message listing the differences, unless `evolve=True`
 from __future__ import annotations
 
 import logging
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -65,6 +67,14 @@ class WriteResult:
     # entities rewritten alongside them in the same files). None when unknown.
     rows_inserted: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def local_file_path(uri: str) -> str:
+    """A local path for `file:/x`, `file:///x` or `/x` URIs (percent-escapes decoded);
+    engines spell the same file differently (delta-spark: `file:/x`, delta-rs: `/x`)."""
+    if uri.startswith("file:"):
+        return os.path.normpath(unquote(urlparse(uri).path))
+    return os.path.normpath(uri)
 
 
 def validate_table_name(name: str) -> None:
@@ -228,6 +238,12 @@ class Lake(ABC):
     @abstractmethod
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
         """Delete files no longer referenced and older than the retention; returns them."""
+
+    def purge(self, table: str) -> dict[str, Any]:
+        """Rewrite the files whose rows are only marked deleted (deletion vectors), so the
+        next vacuum removes the deleted rows from disk. Nothing to do on engines that
+        delete by rewriting files."""
+        return {}
 
     @abstractmethod
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:

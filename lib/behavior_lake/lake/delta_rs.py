@@ -49,6 +49,8 @@ from behavior_lake.lake.base import (
 log = logging.getLogger(__name__)
 
 _FILE_COL = "__bl_file"
+# Reader features the file-list reads below cannot honour.
+UNSUPPORTED_READER_FEATURES = frozenset({"deletionVectors"})
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -83,7 +85,17 @@ class DeltaRsLake(Lake):
         path = self.path(table)
         if not DeltaTable.is_deltatable(path):
             self.ensure(table)
-        return DeltaTable(path, version=version)
+        dt = DeltaTable(path, version=version)
+        unsupported = set(dt.protocol().reader_features or ()) & UNSUPPORTED_READER_FEATURES
+        if unsupported:
+            # Reading the file list would bring rows back that the vectors mark deleted.
+            raise LakeError(
+                f"{table} uses {sorted(unsupported)} (written by delta-spark with "
+                "lake.deletion_vectors on), which the delta-rs engine cannot apply: use "
+                "lake.engine: delta-spark for this lake, or on delta-spark run "
+                f"`ALTER TABLE delta.`{path}` DROP FEATURE deletionVectors`"
+            )
+        return dt
 
     def exists(self, table: str) -> bool:
         return DeltaTable.is_deltatable(self.path(table))

@@ -23,16 +23,57 @@ from behavior_lake.lake.base import (
 
 log = logging.getLogger(__name__)
 
-# Table features both engines can write (see README "Engines"): no deletion vectors,
-# row tracking, clustering or in-commit timestamps.
+# Table features both engines can write (see docs/engines.md): no row tracking,
+# clustering or in-commit timestamps; deletion vectors only when lake.deletion_vectors
+# is on (delta-rs 1.6 cannot read a table that has them).
 _PORTABLE_PROPERTIES = {
-    "delta.enableDeletionVectors": "false",
     "delta.enableRowTracking": "false",
 }
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+_STATS_TYPES = (
+    T.NumericType,
+    T.DateType,
+    T.TimestampType,
+    T.TimestampNTZType,
+)
+
+
+def stats_columns(schema: T.StructType, partition_by: Sequence[str]) -> list[str]:
+    """Columns Delta keeps min/max statistics for: typed values (times, dates, numbers),
+    never strings. Identifiers are strings, and a statistic in the transaction log would
+    outlive an erasure (old commits and checkpoints keep it); data skipping on them
+    is given up."""
+    return [
+        f.name
+        for f in schema.fields
+        if isinstance(f.dataType, _STATS_TYPES) and f.name not in partition_by
+    ]
+
+
+def _has_map(dt: T.DataType) -> bool:
+    if isinstance(dt, T.MapType):
+        return True
+    if isinstance(dt, T.StructType):
+        return any(_has_map(f.dataType) for f in dt.fields)
+    if isinstance(dt, T.ArrayType):
+        return _has_map(dt.elementType)
+    return False
+
+
+def _null_safe_equal(field: T.StructField) -> str:
+    """`t.c <=> s.c` (maps cannot be compared: their JSON is)."""
+    t, s = f"t.`{field.name}`", f"s.`{field.name}`"
+    if _has_map(field.dataType):
+        t, s = f"to_json({t})", f"to_json({s})"
+    return f"{t} <=> {s}"
 
 
 class DeltaSparkLake(Lake):
     engine = "delta-spark"
+
+    def __init__(self, spark, root, specs=None, *, deletion_vectors: bool = False) -> None:
+        super().__init__(spark, root, specs)
+        self.deletion_vectors = deletion_vectors
 
     def _dt(self, table: str) -> Any:
         from delta.tables import DeltaTable
@@ -58,7 +99,14 @@ class DeltaSparkLake(Lake):
         builder = builder.addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
-        for key, value in _PORTABLE_PROPERTIES.items():
+        props = dict(_PORTABLE_PROPERTIES)
+        props["delta.enableDeletionVectors"] = str(self.deletion_vectors).lower()
+        stats = stats_columns(spec.schema, spec.partition_by)
+        if stats:
+            props[STATS_COLUMNS] = ",".join(f"`{c}`" for c in stats)
+        else:
+            props["delta.dataSkippingNumIndexedCols"] = "0"
+        for key, value in props.items():
             builder = builder.property(key, value)
         if spec.grain:
             builder = builder.comment(spec.grain)
@@ -98,8 +146,9 @@ class DeltaSparkLake(Lake):
             writer = writer.option("mergeSchema", "true")
         for key, value in options.items():
             writer = writer.option(key, value)
+        before = self.version(table)
         writer.save(self.path(table))
-        return self._result(table)
+        return self._result(table, before)
 
     def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult:
         return self._write(table, df, "append", evolve)
@@ -127,8 +176,9 @@ class DeltaSparkLake(Lake):
         builder = self._dt(table).alias("t").merge(df.alias("s"), cond)
         if update_existing:
             builder = builder.whenMatchedUpdateAll()
+        before = self.version(table)
         builder.whenNotMatchedInsertAll().execute()
-        return self._result(table)
+        return self._result(table, before)
 
     def replace_keys(
         self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
@@ -137,6 +187,7 @@ class DeltaSparkLake(Lake):
         self.ensure(table)
         df, _ = conform(df, self.schema(table), table, evolve)
         keyset = keys.select(F.col(key)).distinct()
+        before = self.version(table)
         (
             self._dt(table)
             .alias("t")
@@ -144,18 +195,42 @@ class DeltaSparkLake(Lake):
             .whenMatchedDelete()
             .execute()
         )
-        deleted = self._result(table)
+        deleted = self._result(table, before)
         result = self._write(table, df, "append", evolve)
         result.rows_deleted = deleted.rows_deleted
         result.rows_inserted = result.rows_written
         return result
 
     def delete(self, table: str, where: str | Column) -> WriteResult:
+        """SQL text: Delta's DELETE. A Column (e.g. the pseudonym HMAC of erasure, with
+        the key and the subject's ids as literals): a MERGE whose source is the matching
+        rows themselves. Delta writes a DELETE's predicate into the commit's
+        operationParameters, so the literals would stay in the transaction log after the
+        rows are gone; a MERGE's condition names columns only."""
         before = self.version(table)
-        self._dt(table).delete(where if isinstance(where, Column) else F.expr(where))
-        result = self._result(table)
-        if result.version == before:  # nothing matched: no commit, nothing deleted
-            result.rows_deleted = 0
+        if isinstance(where, Column):
+            target = self.read(table)
+            cond = " AND ".join(_null_safe_equal(f) for f in target.schema.fields)
+            (
+                self._dt(table)
+                .alias("t")
+                .merge(target.filter(where).alias("s"), cond)
+                .whenMatchedDelete()
+                .execute()
+            )
+        else:
+            self._dt(table).delete(F.expr(where))
+        result = self._result(table, before)
+        if result.version != before:
+            # whole files dropped, none rewritten and no deletion vector written
+            m = result.extra.get("metrics", {})
+            result.extra["metadata_only"] = (
+                result.files_added == 0
+                and not m.get("numCopiedRows")
+                and not m.get("numTargetRowsCopied")
+                and not m.get("numDeletionVectorsAdded")
+                and not m.get("numTargetDeletionVectorsAdded")
+            )
         return result
 
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
@@ -163,6 +238,21 @@ class DeltaSparkLake(Lake):
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         self._dt(table).vacuum(retention_hours)
         return sorted(before - set(self._disk_files(table)))
+
+    def purge(self, table: str) -> dict[str, Any]:
+        """REORG ... APPLY (PURGE): rewrite files that carry deletion vectors."""
+        if not self._has_deletion_vectors(table):
+            return {}
+        out = self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
+        metrics = out.first()
+        log.info("purged deletion vectors of %s", table)
+        return metrics.asDict(recursive=True) if metrics else {}
+
+    def _has_deletion_vectors(self, table: str) -> bool:
+        detail = self._dt(table).detail().select("properties", "tableFeatures").first()
+        props = detail["properties"] or {}
+        features = detail["tableFeatures"] or []
+        return props.get("delta.enableDeletionVectors") == "true" or ("deletionVectors" in features)
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
         rows = (
@@ -180,15 +270,22 @@ class DeltaSparkLake(Lake):
         out = opt.executeZOrderBy(*zorder_by) if zorder_by else opt.executeCompaction()
         return out.first().asDict(recursive=True)
 
-    def _result(self, table: str) -> WriteResult:
+    def _result(self, table: str, before: int) -> WriteResult:
+        """The metrics of the commit this operation made; zeros when it made none (an
+        empty write or a delete/merge that matched nothing commits nothing)."""
         last = self._dt(table).history(1).first()
+        if int(last["version"]) == before:
+            return WriteResult(table=table, version=before, rows_inserted=0)
         metrics = {k: int(v) for k, v in (last["operationMetrics"] or {}).items() if v.isdigit()}
         return WriteResult(
             table=table,
             version=int(last["version"]),
             rows_written=metrics.get("numOutputRows", 0),
-            files_added=metrics.get("numAddedFiles", metrics.get("numFiles", 0)),
-            files_removed=metrics.get("numRemovedFiles", 0),
+            # WRITE/DELETE: numAddedFiles/numFiles, numRemovedFiles; MERGE: numTarget*
+            files_added=metrics.get(
+                "numAddedFiles", metrics.get("numFiles", metrics.get("numTargetFilesAdded", 0))
+            ),
+            files_removed=metrics.get("numRemovedFiles", metrics.get("numTargetFilesRemoved", 0)),
             # DELETE reports numDeletedRows; MERGE ... WHEN MATCHED DELETE reports
             # numTargetRowsDeleted.
             rows_deleted=metrics.get("numDeletedRows", metrics.get("numTargetRowsDeleted", 0)),
@@ -199,7 +296,7 @@ class DeltaSparkLake(Lake):
                 if "numOutputRows" in metrics
                 else None
             ),
-            extra={"operation": last["operation"]},
+            extra={"operation": last["operation"], "metrics": metrics},
         )
 
     def _disk_files(self, table: str) -> list[str]:
