@@ -178,7 +178,9 @@ def feature_defs(cfg: FeatureSettings, categories: Sequence[str]) -> list[Featur
         add(
             f"revenue_{w}d",
             "days",
-            _sum_if(_within(w), "d_revenue"),
+            # summed as decimals, exact in any order: a double sum depends on how the
+            # rows are partitioned (the same data on a cluster gave 423.93000000000006)
+            _sum_if(_within(w), "d_revenue").cast("double"),
             f"sum of revenue of {ORDER_EVENT} events in the {w} days before as_of_date",
             w,
             "currency units (as sent)",
@@ -221,7 +223,11 @@ def feature_defs(cfg: FeatureSettings, categories: Sequence[str]) -> list[Featur
     add(
         "engagement_score",
         "days",
-        F.sum(F.col("d_events") * F.pow(F.lit(0.5), F.col("age") / F.lit(hl))),
+        # each day's term fixed to 12 decimals, summed exactly: a double sum depends on
+        # the order the rows arrive in (different file layouts gave ...231 vs ...233)
+        F.sum(
+            (F.col("d_events") * F.pow(F.lit(0.5), F.col("age") / F.lit(hl))).cast("decimal(30,12)")
+        ).cast("double"),
         f"sum over days before as_of_date of events that day x 0.5^(age_days / {hl:g}); "
         "age_days = as_of_date - event_date (yesterday = 1)",
         None,
@@ -396,7 +402,9 @@ def daily_activity(
     aggs = [
         F.count(F.lit(1)).alias("d_events"),
         F.sum(is_order.cast("long")).alias("d_orders"),
-        F.sum(F.when(is_order, F.col("revenue").cast("double")).otherwise(0.0)).alias("d_revenue"),
+        F.sum(F.when(is_order, F.col("revenue")).otherwise(F.lit(0).cast("decimal(18,2)"))).alias(
+            "d_revenue"
+        ),
         F.min("event_ts").alias("d_first_ts"),
         F.max("event_ts").alias("d_last_ts"),
         F.max(F.when(is_order, F.col("event_ts"))).alias("d_last_order_ts"),
