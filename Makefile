@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install jars jars-lock test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle
+.PHONY: help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -67,6 +67,14 @@ run: check-java $(STAMP) $(JARS_STAMP) ## Generate demo data and run the whole p
 
 databricks-bundle: $(STAMP) ## Generate infra/databricks (bundle + job) from conf/base/pipeline.yml
 	$(PY) -m behavior_lake.databricks_bundle --out infra/databricks
+
+CLUSTER_DIR ?= .cluster
+WORKERS ?= 2
+cluster-up: check-java $(STAMP) $(JARS_STAMP) ## Start a Spark standalone master + $(WORKERS) workers on 127.0.0.1 (state and logs in .cluster/)
+	$(PY) -m behavior_lake.standalone up --dir $(CLUSTER_DIR) --workers $(WORKERS)
+
+cluster-down: $(STAMP) ## Stop the standalone cluster started by cluster-up
+	$(PY) -m behavior_lake.standalone down --dir $(CLUSTER_DIR)
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP) ## Serve the local MLflow store (runs, plots, registry) on 127.0.0.1

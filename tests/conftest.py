@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from behavior_lake.config import Settings, load_settings
 from behavior_lake.jars import cached_jars, missing_reason
-from behavior_lake.lake import Lake, make_lake
+from behavior_lake.lake import Lake, choose_engine, make_lake
 from behavior_lake.spark import build_session, delta_spark_available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,10 +47,33 @@ def lake_test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Se
     )
 
 
+# What the JVM reads S3 credentials from (s3a's environment-variable provider): set
+# while the session's JVM starts, for the local S3 server of the tests only.
+S3_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     settings = lake_test_settings(tmp_path_factory.mktemp("lake"))
-    session = build_session(settings, TEST_SPARK_CONF)
+    conf = dict(TEST_SPARK_CONF)
+    s3_jars = cached_jars(["s3"])
+    if s3_jars:  # hadoop-aws + the AWS SDK, for the s3a:// tests
+        conf["spark.jars"] = ",".join(s3_jars)
+    saved = {k: os.environ.get(k) for k in S3_TEST_ENV}
+    os.environ.update(S3_TEST_ENV)
+    try:
+        session = build_session(settings, conf)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -81,9 +104,59 @@ def lake(spark: SparkSession, lake_root: str, engine: str) -> Lake:
     return make_lake(spark, lake_root, engine, TABLES)
 
 
+@pytest.fixture(scope="session")
+def default_engine(spark: SparkSession) -> str:
+    """What lake.engine auto picks in the test session: delta-spark when its jars are
+    cached (they are wherever `make install` reached Maven Central), else delta-rs."""
+    return choose_engine(spark, "auto")
+
+
+@pytest.fixture
+def default_lake(spark: SparkSession, lake_root: str, default_engine: str) -> Lake:
+    from behavior_lake.contracts.tables import TABLES
+
+    return make_lake(spark, lake_root, default_engine, TABLES)
+
+
 @pytest.fixture
 def rs_lake(spark: SparkSession, lake_root: str) -> Lake:
     """The embedded delta-rs Lake (always available)."""
     from behavior_lake.contracts.tables import TABLES
 
     return make_lake(spark, lake_root, "delta-rs", TABLES)
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path, monkeypatch):
+    """A local S3-compatible server (moto in server mode, a real HTTP endpoint)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except Exception:
+            time.sleep(0.1)
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -22,6 +22,15 @@ DEMO_USERS = 120
 DEMO_DAYS = 42
 
 
+# Strong (non-development) privacy keys, so that the same lake can be rebuilt by a job
+# under --env cluster (which refuses the development keys) and compared. Test-only.
+TEST_PSEUDONYM_KEY = "3f9c2b7e1d8a4c6f0b5e9d2a7c1f8e4b6a0d3c9f2e7b1a5d8c4f0e6b9a2d7c3e"
+TEST_ENCRYPTION_KEY = "8e1f4a7c2d9b6e3f0a5c8d1b4e7f2a9c6d3b0e5f8a1c4d7b2e9f6a3c0d5b8e1f"
+KEY_OVERRIDES = [
+    f"privacy.pseudonym_key={TEST_PSEUDONYM_KEY}",
+    f"privacy.encryption_key={TEST_ENCRYPTION_KEY}",
+]
+
 # Small, fast model settings for tests (the production defaults live in conf/base/ml.yml)
 FAST_ML = [
     "segments.k_min=3",
@@ -54,7 +63,9 @@ class Demo:
             f"landing.truth_root={s.landing.truth_root}",
             f"mlflow.tracking_uri={s.mlflow.tracking_uri}",
             f"mlflow.artifact_root={s.mlflow.artifact_root}",
+            f"lake.deletion_vectors={str(s.lake.deletion_vectors).lower()}",
             "spark.master=local[2]",
+            *KEY_OVERRIDES,
             *FAST_ML,
         ]
 
@@ -66,22 +77,30 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
-def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """Generator -> bronze -> silver over DEMO_USERS persons and DEMO_DAYS days."""
+def demo(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, default_engine: str
+) -> Demo:
+    """Generator -> bronze -> silver -> gold over DEMO_USERS persons and DEMO_DAYS days,
+    on the default engine. On delta-spark its tables have deletion vectors, so erasure
+    and retention go through the purge path."""
     from behavior_lake.contracts.tables import TABLES
 
     tmp = tmp_path_factory.mktemp("demo")
     s = lake_test_settings(
         tmp / "lakehouse",
+        f"lake.deletion_vectors={'true' if default_engine == 'delta-spark' else 'false'}",
         f"landing.root={tmp / 'landing'}",
         f"landing.truth_root={tmp / 'truth'}",
         f"mlflow.tracking_uri=sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
         f"mlflow.artifact_root={tmp / 'mlruns' / 'artifacts'}",
+        *KEY_OVERRIDES,
         *FAST_ML,
     )
     s = replace(s, generator=replace(s.generator, users=DEMO_USERS, days=DEMO_DAYS, partitions=2))
     generate(spark, s.generator, s.landing.root, s.landing.truth_root)
-    lake = make_lake(spark, s.lake.root, "delta-rs", TABLES)
+    lake = make_lake(
+        spark, s.lake.root, default_engine, TABLES, deletion_vectors=s.lake.deletion_vectors
+    )
     tax = load_taxonomy(CONF)
     ingest(lake, s, tax, "demo-bronze")
     silver_stats = build_silver(lake, s, tax, "demo-silver")

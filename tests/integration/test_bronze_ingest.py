@@ -68,10 +68,13 @@ def table_count(lake: Lake, table: str) -> int:
 
 
 @pytest.fixture
-def fresh(spark: SparkSession, tmp_path: Path, rs_lake: Lake) -> tuple[Settings, Lake]:
+def fresh(spark: SparkSession, tmp_path: Path, default_engine: str) -> tuple[Settings, Lake]:
     """Settings and an empty lake of their own, with an empty landing folder."""
+    from behavior_lake.contracts.tables import TABLES
+    from behavior_lake.lake import make_lake
+
     settings = make_settings(tmp_path)
-    return settings, type(rs_lake)(spark, settings.lake.root, rs_lake.specs)
+    return settings, make_lake(spark, settings.lake.root, default_engine, TABLES)
 
 
 @pytest.fixture
@@ -230,7 +233,7 @@ def test_foreign_and_broken_files_never_crash(fresh) -> None:
 
 
 def test_job_cli_records_runs_and_rejects_bad_conf(
-    spark: SparkSession, tmp_path: Path, capsys
+    spark: SparkSession, tmp_path: Path, capsys, default_engine: str
 ) -> None:
     import sys
 
@@ -250,7 +253,7 @@ def test_job_cli_records_runs_and_rejects_bad_conf(
     assert bronze_ingest.cli(args) == 0
     from behavior_lake.lake import make_lake
 
-    lake = make_lake(spark, s.lake.root, "delta-rs")
+    lake = make_lake(spark, s.lake.root, default_engine)
     run = lake.read("ops.job_runs").first()
     assert run["status"] == "success" and run["job"] == "bronze_ingest"
     assert run["rows_in"] == count_lines(s.landing.root) == run["metrics"]["lines_read"]
@@ -259,18 +262,20 @@ def test_job_cli_records_runs_and_rejects_bad_conf(
     assert "bronze.max_filez" in capsys.readouterr().err
 
 
-def test_failed_run_is_recorded(spark: SparkSession, tmp_path: Path) -> None:
+def test_failed_run_is_recorded(spark: SparkSession, tmp_path: Path, default_engine: str) -> None:
     from behavior_lake.lake import make_lake
     from behavior_lake.runtime import job_context
 
     s = lake_test_settings(tmp_path / "lake")
     with pytest.raises(ZeroDivisionError), job_context("boom", spark=spark, settings=s):
         _ = 1 / 0
-    row = make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").first()
+    row = make_lake(spark, s.lake.root, default_engine).read("ops.job_runs").first()
     assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
 
 
-def test_killed_run_is_recorded_by_the_next_job(spark: SparkSession, tmp_path: Path) -> None:
+def test_killed_run_is_recorded_by_the_next_job(
+    spark: SparkSession, tmp_path: Path, default_engine: str
+) -> None:
     """A run killed outright (no finally ran) left its register entry; the next job
     records it as killed, once. A live entry (this process) is left alone."""
     from behavior_lake.lake import make_lake
@@ -289,7 +294,7 @@ def test_killed_run_is_recorded_by_the_next_job(spark: SparkSession, tmp_path: P
             pass
     runs = {
         r["run_id"]: r
-        for r in make_lake(spark, s.lake.root, "delta-rs").read("ops.job_runs").collect()
+        for r in make_lake(spark, s.lake.root, default_engine).read("ops.job_runs").collect()
     }
     killed = [r for r in runs.values() if r["status"] == "killed"]
     assert [(r["run_id"], r["job"]) for r in killed] == [("gold_features-killed", "gold_features")]

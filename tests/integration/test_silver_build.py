@@ -40,6 +40,9 @@ def settings_for(tmp: Path, users: int, days: int, late: int) -> Settings:
 
 
 def lake_for(spark: SparkSession, s: Settings) -> Lake:
+    """Lakes of their own for the day-by-day tests: on delta-rs, the embedded engine's
+    share of the integration suite (the demo lake they are checked against, and every
+    other silver test, run on the default engine)."""
     from behavior_lake.contracts.tables import TABLES
 
     return make_lake(spark, s.lake.root, "delta-rs", TABLES)
