@@ -139,3 +139,15 @@ def test_a_deleted_value_leaves_no_trace_in_the_transaction_log(
     # positive control: both engines record a SQL-text predicate in the commit
     lake.delete("test.items", "name = 'zq-secret-3'")
     assert log_files_holding(root, "zq-secret-3")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_relative_lake_root_works(
+    spark: SparkSession, tmp_path: Path, engine: str, monkeypatch
+) -> None:
+    """`lake.root: lakehouse` (the local default) on either engine."""
+    monkeypatch.chdir(tmp_path)
+    lake = make_lake(spark, "lakehouse", engine, {SPEC.name: SPEC})
+    lake.append("test.items", frame(spark, rows(range(3))))
+    assert (tmp_path / "lakehouse" / "test" / "items" / "_delta_log").is_dir()
+    assert len(names(lake)) == 3

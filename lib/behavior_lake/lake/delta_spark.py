@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,10 @@ class DeltaSparkLake(Lake):
     engine = "delta-spark"
 
     def __init__(self, spark, root, specs=None, *, deletion_vectors: bool = False) -> None:
+        # A relative local root (`lakehouse`, the local default): Delta's builder takes a
+        # location without a scheme or leading slash for a table name, and refuses it.
+        if ":" not in root.split("/", 1)[0] and not os.path.isabs(root):
+            root = os.path.abspath(root)
         super().__init__(spark, root, specs)
         self.deletion_vectors = deletion_vectors
 
