@@ -193,8 +193,27 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     ):
         if key in conf:
             spark.conf.set(key, conf[key])
+    _quiet_known_warnings(spark)
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
     return spark
+
+
+# WARN lines about choices made on purpose: spark.sql.adaptive.coalescePartitions
+# .minPartitionNum is deprecated, but its replacement (minPartitionSize) sets no floor on
+# the partition count (see MIN_COALESCED); Delta's commands clone the session's SQL
+# configuration, which repeated the deprecation notice at every table operation
+# (41 lines in one `make run`).
+QUIET_LOGGERS = ("org.apache.spark.sql.internal.SQLConf",)
+
+
+def _quiet_known_warnings(spark: SparkSession) -> None:
+    try:
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        level = jvm.org.apache.logging.log4j.Level.ERROR
+        for name in QUIET_LOGGERS:
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+    except Exception:  # another logging backend: the notices stay
+        log.debug("could not lower the level of %s", QUIET_LOGGERS)
 
 
 def delta_spark_available(spark: SparkSession) -> bool:
