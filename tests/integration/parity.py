@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.lake import Lake
+from behavior_lake.lake.base import has_map
 
 # Columns that name the run or batch that wrote a row, or when: they differ between
 # two runs of the same data by design.
@@ -34,16 +35,6 @@ PIPELINE_TABLES = (
 )
 
 
-def _has_map(dt: T.DataType) -> bool:
-    if isinstance(dt, T.MapType):
-        return True
-    if isinstance(dt, T.StructType):
-        return any(_has_map(f.dataType) for f in dt.fields)
-    if isinstance(dt, T.ArrayType):
-        return _has_map(dt.elementType)
-    return False
-
-
 # Encrypted columns (AES-GCM draws a fresh IV per value): compared decrypted.
 ENCRYPTED_MAPS = frozenset({"pii"})
 
@@ -58,7 +49,7 @@ def _comparable(field: T.StructField, key_hex: str | None) -> Column:
             col, lambda _k, v: F.aes_decrypt(F.unbase64(v), key, F.lit("GCM")).cast("string")
         )
     # set operations cannot compare maps: compare their JSON (sorted entries) instead
-    if _has_map(field.dataType):
+    if has_map(field.dataType):
         col = F.to_json(col)
     return col.alias(field.name)
 

@@ -77,6 +77,17 @@ def local_file_path(uri: str) -> str:
     return os.path.normpath(uri)
 
 
+def has_map(dt: T.DataType) -> bool:
+    """True when a type holds a map anywhere (maps cannot be compared or joined on)."""
+    if isinstance(dt, T.MapType):
+        return True
+    if isinstance(dt, T.StructType):
+        return any(has_map(f.dataType) for f in dt.fields)
+    if isinstance(dt, T.ArrayType):
+        return has_map(dt.elementType)
+    return False
+
+
 def validate_table_name(name: str) -> None:
     if not _TABLE_NAME.match(name):
         raise ValueError(f"table name {name!r}: expected 'layer.table' in lower snake_case")

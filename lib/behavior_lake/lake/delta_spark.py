@@ -18,6 +18,7 @@ from behavior_lake.lake.base import (
     TableSpec,
     WriteResult,
     conform,
+    has_map,
     rebalanced_for_write,
     schema_differences,
 )
@@ -51,20 +52,10 @@ def stats_columns(schema: T.StructType, partition_by: Sequence[str]) -> list[str
     ]
 
 
-def _has_map(dt: T.DataType) -> bool:
-    if isinstance(dt, T.MapType):
-        return True
-    if isinstance(dt, T.StructType):
-        return any(_has_map(f.dataType) for f in dt.fields)
-    if isinstance(dt, T.ArrayType):
-        return _has_map(dt.elementType)
-    return False
-
-
 def _null_safe_equal(field: T.StructField) -> str:
     """`t.c <=> s.c` (maps cannot be compared: their JSON is)."""
     t, s = f"t.`{field.name}`", f"s.`{field.name}`"
-    if _has_map(field.dataType):
+    if has_map(field.dataType):
         t, s = f"to_json({t})", f"to_json({s})"
     return f"{t} <=> {s}"
 
