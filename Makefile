@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle
+.PHONY: help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]" 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
 	@# Bytecode for the installed packages, written once: with PYTHONDONTWRITEBYTECODE set
 	@# (common in containers and CI) pip writes none and every process would compile
-	@# pyspark, mlflow, pandas... from source again (~10 s -> ~4.5 s of imports here).
+	@# pyspark, mlflow, pandas... from source again.
 	@echo ">> compiling installed packages to bytecode"
 	@$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null || echo "warning: compileall reported errors (imports still work, only slower)"
 	@touch $(STAMP)
@@ -51,7 +51,8 @@ check-java:
 	@if [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; then exit 0; fi; \
 	 command -v java >/dev/null 2>&1 || { echo "error: Java not found: Spark needs a Java 17 or 21 runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; or set JAVA_HOME)" >&2; exit 1; }
 
-test: check-java $(STAMP) $(JARS_STAMP) ## Run the whole test suite (unit, Lake contract on both engines, integration)
+test: check-java $(STAMP) $(JARS_STAMP) ## Lint, then the whole test suite (unit, Lake contract on both engines, integration)
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 generate: check-java $(STAMP) $(JARS_STAMP) ## Write the demo landing set (jobs/generate_events.py)
@@ -64,6 +65,9 @@ run: check-java $(STAMP) $(JARS_STAMP) ## Generate demo data and run the whole p
 	$(PY) jobs/run_pipeline.py --env $(ENV) --generate $(PIPELINE_ARGS)
 	@echo; echo "Done. Tables: ./lakehouse/<layer>/<table> (run log: ops.job_runs, SLAs: ops.sla_breaches)."
 	@echo "Models and plots: make mlflow-ui"
+
+docs: $(STAMP) ## Regenerate the README's jobs/tables/config blocks, docs/tables.md and docs/config.md
+	$(PY) -m behavior_lake.docgen
 
 databricks-bundle: $(STAMP) ## Generate infra/databricks (bundle + job) from conf/base/pipeline.yml
 	$(PY) -m behavior_lake.databricks_bundle --out infra/databricks
@@ -83,9 +87,10 @@ mlflow-ui: $(STAMP) ## Serve the local MLflow store (runs, plots, registry) on 1
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	  --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
 
-lint: $(STAMP) ## ruff check + format check
-	$(VENV)/bin/ruff check lib jobs tests bench
-	$(VENV)/bin/ruff format --check lib jobs tests bench
+lint: $(STAMP) ## ruff check + format check + the import layering contract (pyproject.toml)
+	$(VENV)/bin/ruff check lib jobs tests bench notebooks
+	$(VENV)/bin/ruff format --check lib jobs tests bench notebooks
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP) ## ruff fix + format
 	$(VENV)/bin/ruff check --fix lib jobs tests bench

@@ -50,20 +50,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sessions_bench
 
-from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import functions as F
 
-from behavior_lake import runtime  # noqa: E402
-from behavior_lake.config import load_settings  # noqa: E402
-from behavior_lake.lake import open_lake  # noqa: E402
-from behavior_lake.pipeline import job_cli  # noqa: E402
-from behavior_lake.silver.sessions import sessions  # noqa: E402
-from behavior_lake.spark import build_session, delta_spark_available  # noqa: E402
-from sessions_bench import duckdb_ref, naive, ours  # noqa: E402
+from behavior_lake.catalog import open_lake
+from behavior_lake.config import load_settings
+from behavior_lake.jobs import registry
+from behavior_lake.silver.sessions import sessions
+from behavior_lake.spark import build_session, delta_spark_available
+from sessions_bench import duckdb_ref, naive, ours
 
 LINES_PER_PERSON = 300  # measured: 600 persons x 42 days -> ~173k landing lines
 STAGES = (
@@ -131,7 +127,7 @@ class MemorySampler:
 
 def _job(name: str, *extra: str) -> Callable[[list[str]], None]:
     def run(base: list[str]) -> None:
-        rc = job_cli(name)([*base, *extra])
+        rc, _ = registry()[name].run([*base, *extra])
         if rc != 0:
             raise RuntimeError(f"{name} exited with {rc}")
 
@@ -260,10 +256,11 @@ def run_size(
         lines, gen_s = int(marker.read_text()), 0.0
     else:
         t0 = time.monotonic()
-        if job_cli("generate_events")(base) != 0:
+        rc, rec = registry()["generate_events"].run(base)
+        if rc != 0 or rec is None:
             raise RuntimeError("generate_events failed")
         gen_s = time.monotonic() - t0
-        lines = int(runtime.LAST_RUN.rows_out or 0)  # landing lines written
+        lines = int(rec.rows_out or 0)  # landing lines written
         marker.write_text(str(lines))
     print(
         f"size {n:,} on {engine}: {users:,} persons, {lines:,} landing lines "

@@ -1,58 +1,14 @@
 """Ingest new landing files into bronze.events / bronze.quarantine.
 
-python jobs/bronze_ingest.py [--env local] [--conf key=value ...] [--max-files N]
+Entry point for spark-submit and Databricks (spark_python_task) of
+`behavior_lake.jobs.bronze_ingest`, where the job is declared and documented:
+
+    python jobs/bronze_ingest.py --help
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from behavior_lake.bronze.ingest import ingest
-from behavior_lake.contracts.taxonomy import load_taxonomy
-from behavior_lake.runtime import JobContext, base_parser, main
-
-JOB = "bronze_ingest"
-
-
-def run(ctx: JobContext, args) -> None:
-    settings = ctx.settings
-    if args.max_files is not None:
-        from dataclasses import replace
-
-        settings = replace(
-            settings, bronze=replace(settings.bronze, max_files_per_batch=args.max_files)
-        )
-    taxonomy = load_taxonomy(settings.conf_dir)
-    batches = ingest(ctx.lake, settings, taxonomy, ctx.run_id)
-    lines = sum(b.lines_read for b in batches)
-    ctx.record.rows_in = lines
-    ctx.record.rows_out = sum(b.bronze_rows for b in batches)
-    ctx.count(
-        batches=len(batches),
-        files=sum(b.files for b in batches),
-        lines_read=lines,
-        bronze_rows=ctx.record.rows_out,
-        quarantined_rows=sum(b.quarantined_rows for b in batches),
-        sampled_out_rows=sum(b.sampled_out_rows for b in batches),
-        unreadable_files=sum(b.unreadable_files for b in batches),
-        unexpected_files=sum(b.unexpected_files for b in batches),
-        drift_findings=sum(b.drift_rows for b in batches),
-    )
-
-
-def cli(argv: list[str] | None = None) -> int:
-    parser = base_parser(JOB, __doc__.strip().splitlines()[0])
-    parser.add_argument(
-        "--max-files",
-        type=int,
-        default=None,
-        help="files per batch (overrides bronze.max_files_per_batch; 0 = all)",
-    )
-    return main(JOB, argv, parser, run)
-
+from behavior_lake.jobs.bronze_ingest import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

@@ -1,58 +1,14 @@
 """Right to erasure: file requests for the subjects given, then process every pending one.
 
-    python jobs/erase_subjects.py [--env local] [--user-id X ...] [--anonymous-id Y ...]
-                                  [--conf key=value ...]
+Entry point for spark-submit and Databricks (spark_python_task) of
+`behavior_lake.jobs.erase_subjects`, where the job is declared and documented:
 
-Removes every row about each pending subject from every layer (bronze by raw id, silver,
-gold and ops by person_id / anonymous id hash, identity map, features, segments, scores,
-quarantines), vacuums the touched tables with zero retention so the files that held the
-rows leave the disk, verifies by scanning what is left, adds the hashed ids to the
-suppression list (bronze drops their later events) and marks each request `done` with
-counts, or `failed` with the reason (exit code 1).
+    python jobs/erase_subjects.py --help
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from behavior_lake.governance.erasure import file_requests, process_pending
-from behavior_lake.runtime import JobContext, base_parser, main
-
-JOB = "erase_subjects"
-
-
-def run(ctx: JobContext, args) -> None:
-    filed = file_requests(ctx.lake, ctx.settings, args.user_id, args.anonymous_id)
-    results = process_pending(ctx.lake, ctx.settings, ctx.run_id)
-    for r in results:
-        print(
-            f"{JOB}: {r.request_id}: {r.status}, {r.rows_deleted} row(s) deleted"
-            + (f" ({r.detail})" if r.detail else "")
-        )
-    ctx.record.rows_out = sum(r.rows_deleted for r in results[:1])
-    ctx.count(
-        filed=len(filed), processed=len(results), failed=sum(r.status == "failed" for r in results)
-    )
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise ValueError(
-            f"{len(failed)} erasure request(s) failed verification: {failed[0].detail}"
-        )
-
-
-def cli(argv: list[str] | None = None) -> int:
-    parser = base_parser(JOB, __doc__.strip().splitlines()[0])
-    parser.add_argument(
-        "--user-id", action="append", default=[], help="subject user id (repeatable)"
-    )
-    parser.add_argument(
-        "--anonymous-id", action="append", default=[], help="subject anonymous id (repeatable)"
-    )
-    return main(JOB, argv, parser, run)
-
+from behavior_lake.jobs.erase_subjects import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

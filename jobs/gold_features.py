@@ -1,67 +1,14 @@
 """Build gold.user_features snapshots (+ feature_catalog, path_vocabulary, ops.feature_drift).
 
-    python jobs/gold_features.py [--env local] [--as-of DATE ...]
-                                 [--from-date DATE] [--to-date DATE] [--weeks N]
-                                 [--relearn-vocabulary] [--conf key=value ...]
+Entry point for spark-submit and Databricks (spark_python_task) of
+`behavior_lake.jobs.gold_features`, where the job is declared and documented:
 
-Without dates: one snapshot as of the day after the last silver event ("now"). With
---from-date/--to-date: a series every gold.features.snapshot_interval_days days, anchored
-at --to-date (default: that same "now"). Each snapshot only sees events before its
-as_of_date. Reruns replace the snapshots they build (idempotent); other snapshots stay.
+    python jobs/gold_features.py --help
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from behavior_lake.contracts.taxonomy import load_taxonomy
-from behavior_lake.gold.build import build_features, resolve_as_of
-from behavior_lake.runtime import JobContext, base_parser, iso_date, main
-
-JOB = "gold_features"
-
-
-def run(ctx: JobContext, args) -> None:
-    taxonomy = load_taxonomy(ctx.settings.conf_dir)
-    dates = resolve_as_of(
-        ctx.lake, ctx.settings, args.as_of, args.from_date, args.to_date, args.weeks
-    )
-    st = build_features(
-        ctx.lake, ctx.settings, taxonomy, dates, relearn_vocabulary=args.relearn_vocabulary
-    )
-    ctx.record.rows_out = st.rows
-    ctx.count(
-        snapshots=len(st.as_of_dates),
-        feature_rows=st.rows,
-        features=st.features,
-        vocabulary=st.vocabulary_size,
-        drift_flagged=st.drift_flagged,
-    )
-
-
-def cli(argv: list[str] | None = None) -> int:
-    parser = base_parser(JOB, __doc__.strip().splitlines()[0])
-    parser.add_argument(
-        "--as-of", type=iso_date, action="append", default=[], metavar="DATE",
-        help="snapshot date YYYY-MM-DD (repeatable); events before it count",
-    )  # fmt: skip
-    parser.add_argument("--from-date", type=iso_date, help="first date of a snapshot series")
-    parser.add_argument("--to-date", type=iso_date, help="last date of a snapshot series")
-    parser.add_argument(
-        "--weeks",
-        type=int,
-        help="build the last N snapshots (one per snapshot interval) up to --to-date or now",
-    )
-    parser.add_argument(
-        "--relearn-vocabulary",
-        action="store_true",
-        help="learn gold.path_vocabulary again (changes what the path_* slots count)",
-    )
-    return main(JOB, argv, parser, run)
-
+from behavior_lake.jobs.gold_features import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

@@ -1,57 +1,14 @@
 """Build silver: identity map, typed/deduplicated/consented events, rejects, sessions.
 
-    python jobs/silver_events.py [--env local] [--conf key=value ...] [--full]
+Entry point for spark-submit and Databricks (spark_python_task) of
+`behavior_lake.jobs.silver_events`, where the job is declared and documented:
 
-Steps (logged): identity stitching, conform (dedup, time sanity, taxonomy validation,
-bots, consent), sessionization, write. Incremental by default: only persons touched by
-bronze batches not processed yet are recomputed. --full recomputes every person.
+    python jobs/silver_events.py --help
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from behavior_lake.contracts.taxonomy import load_taxonomy
-from behavior_lake.runtime import JobContext, base_parser, main
-from behavior_lake.silver.build import build_silver
-
-JOB = "silver_events"
-
-
-def run(ctx: JobContext, args) -> None:
-    taxonomy = load_taxonomy(ctx.settings.conf_dir)
-    st = build_silver(ctx.lake, ctx.settings, taxonomy, ctx.run_id, full=args.full)
-    ctx.record.rows_in = st.bronze_rows
-    ctx.record.rows_out = st.silver_rows
-    ctx.count(
-        new_batches=st.new_batches,
-        affected_persons=st.affected_persons,
-        bronze_rows=st.bronze_rows,
-        silver_rows=st.silver_rows,
-        reject_rows=st.reject_rows,
-        duplicate_rows=st.duplicate_rows,
-        consent_dropped_rows=st.consent_dropped_rows,
-        sessions=st.sessions,
-        identity_links=st.identity_links,
-        capped_links=st.capped_links,
-        flagged_rows=st.flagged_rows,
-        **{f"reject_{k}": v for k, v in st.reasons.items()},
-        **{f"flag_{k.replace(':', '_')}": v for k, v in st.findings.items()},
-    )
-
-
-def cli(argv: list[str] | None = None) -> int:
-    parser = base_parser(JOB, __doc__.strip().splitlines()[0])
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="recompute every person (default: only those new data touches)",
-    )
-    return main(JOB, argv, parser, run)
-
+from behavior_lake.jobs.silver_events import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

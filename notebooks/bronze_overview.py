@@ -14,18 +14,19 @@ sys.path.insert(0, os.path.join(os.getcwd(), "lib"))
 from pyspark.sql import functions as F
 
 from behavior_lake import review
+from behavior_lake.contracts.bronze import BRONZE_QUARANTINE, INGEST_BATCHES, SCHEMA_DRIFT
 
 lake = review.context().lake
 
 # COMMAND ----------
 
-batches = lake.read("ops.ingest_batches").orderBy(F.col("started_at").desc())
+batches = lake.read(INGEST_BATCHES.name).orderBy(F.col("started_at").desc())
 batches.show(10, truncate=False)
 
 # COMMAND ----------
 
 (
-    lake.read("bronze.quarantine")
+    lake.read(BRONZE_QUARANTINE.name)
     .groupBy("reason")
     .count()
     .orderBy(F.col("count").desc())
@@ -35,7 +36,7 @@ batches.show(10, truncate=False)
 # COMMAND ----------
 
 (
-    lake.read("ops.schema_drift")
+    lake.read(SCHEMA_DRIFT.name)
     .groupBy("drift_kind", "event", "property")
     .agg(F.sum("count").alias("rows"))
     .orderBy(F.col("rows").desc())

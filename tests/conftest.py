@@ -47,6 +47,13 @@ def lake_test_settings(lake_root: str | os.PathLike[str], *overrides: str) -> Se
     )
 
 
+def catalog_for(lake_root: str | os.PathLike[str], *overrides: str):
+    """The resolved catalog (every table spec) for test settings over `lake_root`."""
+    from behavior_lake.catalog import resolve
+
+    return resolve(lake_test_settings(lake_root, *overrides))
+
+
 # What the JVM reads S3 credentials from (s3a's environment-variable provider): set
 # while the session's JVM starts, for the local S3 server of the tests only.
 S3_TEST_ENV = {
@@ -99,9 +106,7 @@ def lake_root(tmp_path: Path) -> str:
 @pytest.fixture
 def lake(spark: SparkSession, lake_root: str, engine: str) -> Lake:
     """A Lake over a fresh temp root, for every available engine."""
-    from behavior_lake.contracts.tables import TABLES
-
-    return make_lake(spark, lake_root, engine, TABLES)
+    return make_lake(spark, lake_root, engine, catalog_for(lake_root))
 
 
 @pytest.fixture(scope="session")
@@ -113,17 +118,13 @@ def default_engine(spark: SparkSession) -> str:
 
 @pytest.fixture
 def default_lake(spark: SparkSession, lake_root: str, default_engine: str) -> Lake:
-    from behavior_lake.contracts.tables import TABLES
-
-    return make_lake(spark, lake_root, default_engine, TABLES)
+    return make_lake(spark, lake_root, default_engine, catalog_for(lake_root))
 
 
 @pytest.fixture
 def rs_lake(spark: SparkSession, lake_root: str) -> Lake:
     """The embedded delta-rs Lake (always available)."""
-    from behavior_lake.contracts.tables import TABLES
-
-    return make_lake(spark, lake_root, "delta-rs", TABLES)
+    return make_lake(spark, lake_root, "delta-rs", catalog_for(lake_root))
 
 
 @pytest.fixture

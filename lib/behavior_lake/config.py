@@ -56,8 +56,12 @@ def _iso_date(key: str, value: str) -> None:
 class SparkSettings:
     master: str | None = "local[*]"  # null on clusters: getOrCreate() without a master
     app_name: str = "behavior-lake"
+    # spark.sql.shuffle.partitions; locally also the adaptive-coalescing floor and the
+    # number of person ranges a partitioned write starts from
     shuffle_partitions: int = 4
+    # local mode only (a cluster sizes its own driver)
     driver_memory: str = "4g"
+    # the Spark UI (off locally: tests start many sessions)
     ui_enabled: bool = False
     # Maven coordinates of the Delta JVM package, for `submit.sh --packages` where a
     # user prefers Maven to the locked jar cache (infra/jars/jars.lock). Local sessions
@@ -80,6 +84,7 @@ class SparkSettings:
     # MEMORY_AND_DISK keeps them in storage memory when it fits (clusters with
     # plenty of executor memory).
     large_cache_level: Literal["DISK_ONLY", "MEMORY_AND_DISK"] = "DISK_ONLY"
+    # any other Spark settings, as given
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,7 +95,9 @@ class SparkSettings:
 
 @dataclass(frozen=True)
 class LakeSettings:
+    # where tables live: a path or URI (s3a://, dbfs:/); tables at <root>/<layer>/<table>
     root: str
+    # auto: delta-spark when its JVM classes load in the session, else delta-rs
     engine: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     # Files removed from a table stay readable (time travel) this long before vacuum.
     vacuum_retention_hours: float = 168.0
@@ -107,13 +114,16 @@ class LakeSettings:
 
 @dataclass(frozen=True)
 class LandingSettings:
+    # the landing folder: <date>/<HH>/*.jsonl[.gz] by arrival hour (docs/landing.md)
     root: str
+    # generator truth for tests (never read by the pipeline)
     truth_root: str = "truth"
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json lines carry run_id and job
     format: Literal["text", "json"] = "text"
 
 
@@ -122,9 +132,11 @@ class PrivacySettings:
     # HMAC key for person_id pseudonyms (silver); AES key (hex, 16/24/32 bytes) for
     # field-level encryption of raw PII kept in bronze.
     pseudonym_key: str
+    # AES key, hex (16/24/32 bytes), for the PII fields bronze keeps encrypted
     encryption_key: str
     # What bronze does with the PII fields below: encrypt them (AES-GCM) or drop them.
     pii_mode: Literal["encrypt", "drop"] = "encrypt"
+    # dotted paths in a message treated as PII
     pii_fields: list[str] = field(
         default_factory=lambda: ["context.ip", "traits.email", "traits.phone"]
     )
@@ -136,6 +148,7 @@ class BronzeSettings:
     max_files_per_batch: int = 0
     # Keep rate (0..1] per event name; absent names are kept whole.
     sampling: dict[str, float] = field(default_factory=dict)
+    # longer lines are quarantined as line_too_long
     max_line_chars: int = 1_000_000
     # Plausible event times: from this date up to the line's arrival + max_future_hours
     # (docs/arrival-time.md). Earlier or later timestamps are quarantined
@@ -171,6 +184,7 @@ class BronzeSettings:
 
 @dataclass(frozen=True)
 class BotSettings:
+    # user agents rejected as bot_user_agent (case-insensitive regex)
     user_agent_pattern: str = (
         r"(?i)(bot|crawler|spider|scrapy|python-requests|curl/|wget|headless|phantomjs)"
     )
@@ -188,9 +202,11 @@ class SilverSettings:
     dedup_lookback_days: int = 7
     # Events received more than this after their timestamp are rejected (too_late).
     late_allowed_days: int = 3
+    # event times up to this far after arrival are accepted as they are
     allowed_clock_skew_minutes: int = 10
     # Timestamp later than receivedAt + skew: correct it to receivedAt, or reject.
     future_timestamp_policy: Literal["correct", "reject"] = "correct"
+    # cap on anonymous ids merged into one person (runaway devices)
     max_ids_per_person: int = 50
     # Analytics consent of a person with no consent signal yet.
     consent_when_unknown: Literal["deny", "grant"] = "deny"
@@ -198,8 +214,11 @@ class SilverSettings:
     kept_context_fields: list[str] = field(
         default_factory=lambda: ["locale", "library.name", "device.type", "os.name"]
     )
+    # inactivity that ends a session
     session_timeout_minutes: int = 30
+    # longer sessions are cut into slices (is_split)
     max_session_hours: int = 24
+    # a session at least this long is engaged
     engaged_min_seconds: int = 10
     bots: BotSettings = field(default_factory=BotSettings)
 
@@ -228,19 +247,27 @@ class FaultRates:
 
 @dataclass(frozen=True)
 class GeneratorSettings:
+    # persons simulated
     users: int = 600
+    # days of activity from start_date
     days: int = 42
     start_date: str = "2026-01-05"
     seed: int = 42
+    # Spark partitions the generator writes from
     partitions: int = 4
+    # share of landing files written gzip-compressed
     gzip_share: float = 0.5
+    # share of simulated persons that behave like bots
     bot_share: float = 0.01
+    # late events arrive up to this many days after they happen
     max_late_days: int = 5
+    # rates of planted faults per line (tests check each is caught)
     faults: FaultRates = field(default_factory=FaultRates)
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
+    # windows (days before as_of_date) of the count and sum features
     windows_days: list[int] = field(default_factory=lambda: [7, 30, 90])
     # trend ratio: the last `trend_recent_days` against the `trend_base_days` before them
     trend_recent_days: int = 7
@@ -248,16 +275,25 @@ class FeatureSettings:
     engagement_half_life_days: float = 14.0
     # weekly series; also the distance to the "previous snapshot" of the lag features
     snapshot_interval_days: int = 7
+    # platforms with a share feature (others: platform_share_other)
     platforms: list[str] = field(default_factory=lambda: ["web", "ios", "android"])
+    # imputed recency when a person never did the thing
     recency_cap_days: float = 365.0
+    # click-path n-gram slots (path_NN features)
     path_vocabulary_size: int = 20
+    # n-gram lengths the vocabulary learns from
     path_ngram_sizes: list[int] = field(default_factory=lambda: [2, 3])
+    # days before the first snapshot the vocabulary is learned on
     path_training_days: int = 28
     path_min_person_share: float = 0.02
     path_max_person_share: float = 0.95
+    # feature PSI between snapshots flagged in ops.feature_drift
     drift_psi_threshold: float = 0.2
+    # null-rate increase flagged in ops.feature_drift
     drift_null_rate_threshold: float = 0.1
+    # quantile bins of the PSI
     drift_bins: int = 10
+    # owner written into gold.feature_catalog
     owner: str = "behavior-lake data team"
 
     def __post_init__(self) -> None:
@@ -280,6 +316,7 @@ class FunnelSettings:
 
 @dataclass(frozen=True)
 class CohortSettings:
+    # weeks followed after the cohort week
     weeks: int = 12
     # extra cohorts: name -> event_name whose first occurrence defines the cohort week
     triggers: dict[str, str] = field(default_factory=dict)
@@ -287,8 +324,11 @@ class CohortSettings:
 
 @dataclass(frozen=True)
 class PathSettings:
+    # frequent session paths kept in gold.paths
     top_n: int = 50
+    # steps per path (longer paths are cut)
     max_steps: int = 5
+    # consecutive repeats of one event count once
     collapse_repeats: bool = True
 
 
@@ -296,6 +336,7 @@ class PathSettings:
 class GoldSettings:
     features: FeatureSettings = field(default_factory=FeatureSettings)
     cohorts: CohortSettings = field(default_factory=CohortSettings)
+    # funnel name -> steps (snake_case events) and window_hours
     funnels: dict[str, FunnelSettings] = field(default_factory=dict)
     paths: PathSettings = field(default_factory=PathSettings)
 
@@ -304,6 +345,7 @@ class GoldSettings:
 class MlflowSettings:
     # local: a sqlite store and an artifact folder under mlruns/ (relative to the cwd)
     tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    # where run artifacts and models go
     artifact_root: str = "mlruns/artifacts"
     registry_uri: str | None = None  # default: the tracking URI
     segments_experiment: str = "behavior-segments"
@@ -312,22 +354,29 @@ class MlflowSettings:
 
 @dataclass(frozen=True)
 class SegmentGate:
+    # the champion gate: silhouette at least this
     min_silhouette: float = 0.15
+    # the champion gate: stability ARI at least this
     min_stability_ari: float = 0.5
 
 
 @dataclass(frozen=True)
 class SegmentSettings:
     model_name: str = "behavior_segments"
+    # Spark ML clustering
     algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"] = "kmeans"
+    # smallest k tried (>= 2)
     k_min: int = 3
+    # largest k tried
     k_max: int = 8
+    # k whose smallest segment is smaller are not chosen
     min_segment_share: float = 0.02
     max_iter: int = 30
     seed: int = 42
     # each feature is clipped to its [q, 1 - q] quantiles of the training data (0 = off),
     # so a handful of extreme persons cannot claim a segment of their own
     winsorize_quantile: float = 0.01
+    # gold.user_features columns the model clusters on
     features: list[str] = field(
         default_factory=lambda: [
             "events_30d",
@@ -360,11 +409,14 @@ class SegmentSettings:
             "avg_session_duration_s_30d",
         ]
     )
+    # refits on bootstrap samples for the stability ARI
     bootstrap_rounds: int = 3
+    # share of persons per bootstrap sample
     bootstrap_fraction: float = 0.8
     gate: SegmentGate = field(default_factory=SegmentGate)
     # derived segment name -> the name to publish instead
     names: dict[str, str] = field(default_factory=dict)
+    # segment-share PSI against training that recommends retraining
     drift_psi_threshold: float = 0.2
 
     def __post_init__(self) -> None:
@@ -384,7 +436,10 @@ class ChurnGate:
     # recency-only score, and PR AUC skill = (PR AUC - base rate) / (1 - base rate),
     # the share of the possible improvement over the base rate (0 = none, 1 = perfect).
     min_roc_auc: float = 0.6
+    # first champion: ROC AUC at least the recency-only baseline's plus this
     min_roc_auc_gain_over_recency: float = 0.0
+    # first champion: PR AUC skill over the base rate, (PR AUC - base) / (1 - base), at
+    # least this
     min_pr_auc_skill: float = 0.05
     promote_pr_auc_margin: float = 0.01  # challenger must beat champion's PR AUC by this
 
@@ -403,15 +458,20 @@ class ChurnGate:
 @dataclass(frozen=True)
 class ChurnSettings:
     model_name: str = "churn_model"
+    # churned = no activity in this many days after the cutoff
     horizon_days: int = 30
     lookback_days: int = 30  # eligible = active in the look-back window before the cutoff
+    # training uses at most this many latest complete cutoffs
     max_cutoffs: int = 12
+    # how positives are weighted in training
     class_weight: Literal["balanced", "explicit", "none"] = "balanced"
     positive_weight: float = 1.0  # class_weight: explicit
     capacity_share: float = 0.1  # intervention capacity: top share of eligible persons ...
     capacity_persons: int = 0  # ... or a fixed number when > 0
     features: list[str] = field(default_factory=list)  # empty: every numeric feature
+    # features left out of the model
     exclude_features: list[str] = field(default_factory=list)
+    # classifier kinds fitted; the best holdout PR AUC is registered
     models: list[Literal["logistic_regression", "gbt"]] = field(
         default_factory=lambda: ["logistic_regression", "gbt"]
     )
@@ -422,6 +482,7 @@ class ChurnSettings:
     # platt: logistic on the classifier's margin (monotone: keeps the ranking, so PR AUC);
     # isotonic: step function (can tie scores and cost ranking)
     calibration_method: Literal["platt", "isotonic"] = "platt"
+    # also fit an AFT survival model (expected_active_days)
     survival: bool = True
     seed: int = 42
     gate: ChurnGate = field(default_factory=ChurnGate)
@@ -466,7 +527,9 @@ class TaskSettings:
 @dataclass(frozen=True)
 class PipelineSettings:
     schedule: str = "0 3 * * *"  # cron, minute hour day month weekday
+    # timezone of the schedule
     timezone: str = "UTC"
+    # task name -> job, depends_on, args, retries, retry_delay_seconds, outputs, sla
     tasks: dict[str, TaskSettings] = field(default_factory=dict)
 
 
@@ -480,7 +543,9 @@ class RetentionRule:
 class RetentionSettings:
     # now = today (UTC); data = the day after the last silver event (demo data, backfills)
     reference: Literal["now", "data"] = "now"
+    # vacuum after retention keeps files removed within this many hours
     vacuum_retention_hours: float = 168.0
+    # table -> {days, column}: rows older than days (by column) are deleted
     tables: dict[str, RetentionRule] = field(default_factory=dict)
     # A run that would delete more than this share of any table's rows stops before
     # deleting anything and asks for --force (1 = no guard).
@@ -495,10 +560,14 @@ class RetentionSettings:
 
 @dataclass(frozen=True)
 class GovernanceSettings:
+    # who governance actions are recorded as (ops.audit_log)
     actor: str = "behavior-lake"
+    # export_report suppresses groups with fewer persons
     k_anonymity: int = 10
     export_endpoint_url: str | None = None  # S3-compatible endpoint for exports
+    # region of the export bucket
     export_region: str = "us-east-1"
+    # validity of the presigned URL of a subject export
     presign_seconds: int = 3600
 
     def __post_init__(self) -> None:

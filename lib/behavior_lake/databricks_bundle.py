@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from behavior_lake.config import PipelineSettings, load_settings
+from behavior_lake.jobs import TASK_JOBS
 from behavior_lake.pipeline import check_dag
 
 JOB_KEY = "behavior_lake_pipeline"
@@ -45,7 +46,7 @@ def quartz(cron: str) -> str:
 
 def job_settings(p: PipelineSettings) -> dict[str, Any]:
     """Jobs API settings of the pipeline job (bundle-relative paths)."""
-    order = check_dag(p.tasks)
+    order = check_dag(p.tasks, TASK_JOBS)
     tasks = []
     for name in order:
         t = p.tasks[name]

@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from behavior_lake import logs, runtime
+from behavior_lake import logs
 from behavior_lake.config import ConfigError, Settings, TaskSettings
 from behavior_lake.contracts.ops import SLA_BREACHES
 from behavior_lake.lake import Lake
 from behavior_lake.lake.base import spec_rows
+from behavior_lake.ops.job_runs import RunRecord
+from behavior_lake.runtime import ANY_TABLE, JobDef
 
 log = logging.getLogger(__name__)
-JOBS = {
-    "bronze_ingest",
-    "silver_events",
-    "gold_features",
-    "gold_kpis",
-    "train_segments",
-    "assign_segments",
-    "train_churn",
-    "score_churn",
-    "enforce_retention",
-    "erase_subjects",
-    "export_report",
-}
 
 
-def check_dag(tasks: Mapping[str, TaskSettings]) -> list[str]:
+def check_dag(tasks: Mapping[str, TaskSettings], jobs: Collection[str]) -> list[str]:
     """Validate and return the tasks in dependency order (stable: config order)."""
     if not tasks:
         raise ConfigError("pipeline.tasks: expected at least one task")
     for name, t in tasks.items():
-        if t.job not in JOBS:
+        if t.job not in jobs:
             raise ConfigError(
-                f"pipeline.tasks.{name}.job: unknown job {t.job!r}; expected one of {sorted(JOBS)}"
+                f"pipeline.tasks.{name}.job: unknown job {t.job!r}; expected one of {sorted(jobs)}"
             )
         for dep in t.depends_on:
             if dep not in tasks:
@@ -67,11 +55,73 @@ def check_dag(tasks: Mapping[str, TaskSettings]) -> list[str]:
     return order
 
 
+def upstream_of(tasks: Mapping[str, TaskSettings]) -> dict[str, set[str]]:
+    """Every task's transitive dependencies."""
+    memo: dict[str, set[str]] = {}
+
+    def up(n: str) -> set[str]:
+        if n not in memo:
+            memo[n] = set()
+            for d in tasks[n].depends_on:
+                memo[n] |= {d, *up(d)}
+        return memo[n]
+
+    return {n: up(n) for n in tasks}
+
+
+def lineage_problems(
+    tasks: Mapping[str, TaskSettings], jobs: Mapping[str, JobDef], settings: Settings | None
+) -> list[str]:
+    """Where pipeline.tasks breaks the DAG the jobs' declarations imply: a task must run
+    after every task that writes a table it reads or deletes from, and the outputs a task
+    is held to (SLA staleness) must be tables its job writes."""
+    outs = {n: jobs[t.job].declared_outputs(settings) for n, t in tasks.items()}
+    writers: dict[str, list[str]] = {}
+    for name, outputs in outs.items():
+        for o in outputs:
+            if o.table != ANY_TABLE and set(o.modes) - {"delete"}:
+                writers.setdefault(o.table, []).append(name)
+    upstream = upstream_of(tasks)
+    problems = []
+    for name, t in tasks.items():
+        deletes = {o.table for o in outs[name] if "delete" in o.modes}
+        for table in sorted(set(jobs[t.job].inputs) | deletes):
+            for w in writers.get(table, []):
+                if w != name and w not in upstream[name]:
+                    problems.append(
+                        f"pipeline.tasks.{name}.depends_on: its job {t.job} "
+                        f"{'deletes from' if table in deletes else 'reads'} {table}, which "
+                        f"task {w} writes: add {w} (or a task downstream of it)"
+                    )
+        written = {o.table for o in outs[name]}
+        problems += [
+            f"pipeline.tasks.{name}.outputs: job {t.job} does not write {table} "
+            f"(it writes {sorted(written - {ANY_TABLE})})"
+            for table in t.outputs
+            if table not in written
+        ]
+    return problems
+
+
+def check_lineage(
+    tasks: Mapping[str, TaskSettings], jobs: Mapping[str, JobDef], settings: Settings | None
+) -> list[str]:
+    """check_dag, then lineage_problems as one ConfigError; the task order."""
+    order = check_dag(tasks, jobs)
+    problems = lineage_problems(tasks, jobs, settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return order
+
+
 def select(
-    tasks: Mapping[str, TaskSettings], start: str | None = None, only: Sequence[str] = ()
+    tasks: Mapping[str, TaskSettings],
+    jobs: Collection[str],
+    start: str | None = None,
+    only: Sequence[str] = (),
 ) -> list[str]:
     """All tasks, or `only` these, or `start` and everything downstream of it."""
-    order = check_dag(tasks)
+    order = check_dag(tasks, jobs)
     for n in [*only, *([start] if start else [])]:
         if n not in tasks:
             raise ConfigError(f"unknown task {n!r}; expected one of {order}")
@@ -96,15 +146,19 @@ class TaskResult:
     detail: str = ""
 
 
-def job_cli(job: str) -> Callable[[list[str]], int]:
-    return importlib.import_module(f"jobs.{job}").cli
+Runner = Callable[[str, list[str]], tuple[int, RunRecord | None]]
+
+
+def job_runner(jobs: Mapping[str, JobDef]) -> Runner:
+    """Run a job by name: its exit code and run record."""
+    return lambda job, argv: jobs[job].run(argv)
 
 
 def run_tasks(
     settings: Settings,
     names: Sequence[str],
     base_args: Sequence[str],
-    cli_for: Callable[[str], Callable[[list[str]], int]] = job_cli,
+    runner: Runner,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[TaskResult]:
     """Run tasks in order; a failure skips its dependents, not unrelated tasks."""
@@ -126,15 +180,14 @@ def run_tasks(
         for attempt in range(1, t.retries + 2):
             res.attempts = attempt
             logs.set_context(task=name)
-            runtime.LAST_RUN = None
+            rec: RunRecord | None = None
             try:
-                rc = cli_for(t.job)([*base_args, *t.args])
+                rc, rec = runner(t.job, [*base_args, *t.args])
             except Exception as exc:  # a crashing job is a failed attempt, not a dead runner
                 log.exception("%s attempt %d crashed", name, attempt)
                 rc, res.detail = 1, f"{type(exc).__name__}: {exc}"
             finally:
                 logs.set_context(**outer)  # the job set its own run_id/job
-            rec = runtime.LAST_RUN
             if rec is not None:
                 res.rows = rec.rows_out if rec.rows_out is not None else rec.rows_in
                 if rec.error:

@@ -12,8 +12,17 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from behavior_lake.catalog import open_lake
 from behavior_lake.config import Settings, load_settings
-from behavior_lake.lake import Lake, open_lake
+from behavior_lake.contracts.gold import DAILY_KPIS, FUNNELS, RETENTION_COHORTS
+from behavior_lake.contracts.ml import (
+    CHURN_SCORES,
+    MODEL_MONITORING,
+    SEGMENT_DRIFT,
+    SHADOW_COMPARISON,
+    USER_SEGMENTS,
+)
+from behavior_lake.lake import Lake
 from behavior_lake.ml import plots  # noqa: F401  (selects the headless backend)
 from behavior_lake.spark import build_session
 
@@ -41,7 +50,7 @@ def context() -> Context:
 
 def kpis(lake: Lake, platform: str = "all"):
     """gold.daily_kpis for one platform as pandas (one row per day: small)."""
-    df = lake.read("gold.daily_kpis").filter(F.col("platform") == platform).orderBy("kpi_date")
+    df = lake.read(DAILY_KPIS.name).filter(F.col("platform") == platform).orderBy("kpi_date")
     return df.toPandas()
 
 
@@ -64,7 +73,7 @@ def kpi_figure(pdf):
 
 
 def retention_matrix(lake: Lake, cohort_type: str = "first_seen"):
-    df = lake.read("gold.retention_cohorts").filter(F.col("cohort_type") == cohort_type)
+    df = lake.read(RETENTION_COHORTS.name).filter(F.col("cohort_type") == cohort_type)
     pdf = df.toPandas()
     return pdf.pivot(index="cohort_week", columns="week_number", values="retention_rate")
 
@@ -72,7 +81,7 @@ def retention_matrix(lake: Lake, cohort_type: str = "first_seen"):
 def funnel_summary(lake: Lake):
     """Steps summed over days per funnel: persons and conversion from entry."""
     df = (
-        lake.read("gold.funnels")
+        lake.read(FUNNELS.name)
         .groupBy("funnel_name", "step_index", "step_name")
         .agg(F.sum("persons").alias("persons"), F.sum("entrants").alias("entrants"))
     )
@@ -85,7 +94,7 @@ def funnel_summary(lake: Lake):
 
 
 def segment_sizes(lake: Lake):
-    seg = lake.read("gold.user_segments")
+    seg = lake.read(USER_SEGMENTS.name)
     day = seg.agg(F.max("as_of_date")).first()[0]
     df = (
         seg.filter(F.col("as_of_date") == F.lit(day))
@@ -96,7 +105,7 @@ def segment_sizes(lake: Lake):
 
 
 def segment_drift(lake: Lake):
-    return lake.read("ops.segment_drift").orderBy("as_of_date").toPandas()
+    return lake.read(SEGMENT_DRIFT.name).orderBy("as_of_date").toPandas()
 
 
 def segment_profile(settings: Settings) -> list[dict]:
@@ -176,7 +185,7 @@ def calibration_figure(table):
 
 
 def score_deciles(lake: Lake):
-    s = lake.read("gold.churn_scores")
+    s = lake.read(CHURN_SCORES.name)
     day = s.agg(F.max("as_of_date")).first()[0]
     df = (
         s.filter(F.col("as_of_date") == F.lit(day))
@@ -192,6 +201,6 @@ def score_deciles(lake: Lake):
 
 def monitoring(lake: Lake):
     frames = {}
-    for name in ("ops.shadow_comparison", "ops.model_monitoring"):
+    for name in (SHADOW_COMPARISON.name, MODEL_MONITORING.name):
         frames[name] = lake.read(name).toPandas() if lake.exists(name) else None
     return frames

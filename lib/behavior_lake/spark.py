@@ -43,6 +43,45 @@ def persist_large(df: DataFrame, settings: Settings) -> DataFrame:
     return df.persist(level)
 
 
+class Caches:
+    """The frames one job step persists; `cache_scope` releases them all when the step
+    ends, failures included."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._frames: list[DataFrame] = []
+
+    def keep(self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK):
+        """Persist a small or bounded frame (default: memory, spilling to disk)."""
+        kept = df.persist(level)
+        self._frames.append(kept)
+        return kept
+
+    def track(self, df: DataFrame) -> DataFrame:
+        """Release a frame persisted elsewhere with the others."""
+        self._frames.append(df)
+        return df
+
+    def large(self, df: DataFrame) -> DataFrame:
+        """Persist a frame that grows with the input (`spark.large_cache_level`)."""
+        kept = persist_large(df, self._settings)
+        self._frames.append(kept)
+        return kept
+
+    def release(self) -> None:
+        while self._frames:
+            self._frames.pop().unpersist()
+
+
+@contextmanager
+def cache_scope(settings: Settings) -> Iterator[Caches]:
+    caches = Caches(settings)
+    try:
+        yield caches
+    finally:
+        caches.release()
+
+
 @contextmanager
 def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
     """Runtime SQL settings that hold inside the block; each is restored (or unset) after."""
@@ -154,15 +193,14 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf["spark.driver.memory"] = sp.driver_memory
         # The delta-rs engine hands Spark each table's file list. Above 32 paths Spark
-        # lists them with a distributed job (~1 s per table read here); on a local
-        # disk the driver stats them in milliseconds. Clusters keep Spark's default.
+        # lists them with a distributed job; on a local disk the driver stats them
+        # faster. Clusters keep Spark's default.
         conf[LISTING_THRESHOLD] = str(LOCAL_LISTING_THRESHOLD)
         # Adaptive execution coalesces shuffle partitions down to the default parallelism
         # (the core count) by size: four equal partitions whose pairs straddle half the
-        # total become 3 tasks, and one of 2 cores idles through the second wave (the
-        # side-by-side sessionization at 4.19M events: 2.78 s with 3 reduce tasks, 2.15 s
-        # with 4). With spark.shuffle_partitions as the floor, only shuffles too small to
-        # give every partition 1 MB (the minimum partition size) are still coalesced.
+        # total become 3 tasks, and one of 2 cores idles through the second wave
+        # (docs/benchmarks.md). With spark.shuffle_partitions as the floor, only shuffles
+        # too small to give every partition the minimum partition size are coalesced.
         conf[MIN_COALESCED] = str(sp.shuffle_partitions)
         jars, wants_delta_spark = local_jars(settings)
         if jars:
@@ -201,9 +239,14 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
 # WARN lines about choices made on purpose: spark.sql.adaptive.coalescePartitions
 # .minPartitionNum is deprecated, but its replacement (minPartitionSize) sets no floor on
 # the partition count (see MIN_COALESCED); Delta's commands clone the session's SQL
-# configuration, which repeated the deprecation notice at every table operation
-# (41 lines in one `make run`).
-QUIET_LOGGERS = ("org.apache.spark.sql.internal.SQLConf",)
+# configuration, which repeated the deprecation notice at every table operation.
+# WindowExec warns of every window without a partition: ours are global rankings on
+# purpose (risk deciles, percent ranks, shares of all transitions, vocabulary ranks),
+# over frames of at most one row per person, n-gram or transition.
+QUIET_LOGGERS = (
+    "org.apache.spark.sql.internal.SQLConf",
+    "org.apache.spark.sql.execution.window.WindowExec",
+)
 
 
 def _quiet_known_warnings(spark: SparkSession) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from behavior_lake.bronze.ingest import ingest
+from behavior_lake.catalog import resolve
 from behavior_lake.config import Settings
 from behavior_lake.contracts.taxonomy import Taxonomy, load_taxonomy
 from behavior_lake.generator.generate import generate
@@ -83,8 +84,6 @@ def demo(
     """Generator -> bronze -> silver -> gold over DEMO_USERS persons and DEMO_DAYS days,
     on the default engine. On delta-spark its tables have deletion vectors, so erasure
     and retention go through the purge path."""
-    from behavior_lake.contracts.tables import TABLES
-
     tmp = tmp_path_factory.mktemp("demo")
     s = lake_test_settings(
         tmp / "lakehouse",
@@ -99,7 +98,7 @@ def demo(
     s = replace(s, generator=replace(s.generator, users=DEMO_USERS, days=DEMO_DAYS, partitions=2))
     generate(spark, s.generator, s.landing.root, s.landing.truth_root)
     lake = make_lake(
-        spark, s.lake.root, default_engine, TABLES, deletion_vectors=s.lake.deletion_vectors
+        spark, s.lake.root, default_engine, resolve(s), deletion_vectors=s.lake.deletion_vectors
     )
     tax = load_taxonomy(CONF)
     ingest(lake, s, tax, "demo-bronze")

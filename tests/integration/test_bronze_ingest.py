@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 import behavior_lake.bronze.ingest as ingest_mod
 from behavior_lake.bronze.ingest import ingest
+from behavior_lake.catalog import resolve
 from behavior_lake.config import Settings
 from behavior_lake.contracts.taxonomy import load_taxonomy
 from behavior_lake.generator.generate import generate
@@ -70,11 +71,10 @@ def table_count(lake: Lake, table: str) -> int:
 @pytest.fixture
 def fresh(spark: SparkSession, tmp_path: Path, default_engine: str) -> tuple[Settings, Lake]:
     """Settings and an empty lake of their own, with an empty landing folder."""
-    from behavior_lake.contracts.tables import TABLES
     from behavior_lake.lake import make_lake
 
     settings = make_settings(tmp_path)
-    return settings, make_lake(spark, settings.lake.root, default_engine, TABLES)
+    return settings, make_lake(spark, settings.lake.root, default_engine, resolve(settings))
 
 
 @pytest.fixture
@@ -235,10 +235,7 @@ def test_foreign_and_broken_files_never_crash(fresh) -> None:
 def test_job_cli_records_runs_and_rejects_bad_conf(
     spark: SparkSession, tmp_path: Path, capsys, default_engine: str
 ) -> None:
-    import sys
-
-    sys.path.insert(0, str(CONF.parent / "jobs"))
-    import bronze_ingest
+    from behavior_lake.jobs import bronze_ingest
 
     s = make_settings(tmp_path, users=8, days=2)
     generate(spark, s.generator, s.landing.root, s.landing.truth_root)

@@ -59,8 +59,6 @@ def test_pipeline_on_the_cluster_equals_local_mode(
 ) -> None:
     if default_engine != "delta-spark":
         pytest.skip("submit.sh ships the Delta jars from the cache: `make jars`")
-    from behavior_lake.contracts.tables import TABLES
-
     lake_root = tmp_path / "lakehouse"
     env = {
         "BEHAVIOR_LAKE_ROOT": str(lake_root),
@@ -99,7 +97,7 @@ def test_pipeline_on_the_cluster_equals_local_mode(
     for app in apps:
         shipped = list(Path(cluster.work_dir).glob(f"worker-*/{app['id']}/*/delta-spark_*.jar"))
         assert len({p.parts[-4] for p in shipped}) == 2
-    lake = make_lake(spark, str(lake_root), "delta-spark", TABLES)
+    lake = make_lake(spark, str(lake_root), "delta-spark", demo.lake.specs)
     assert lake.read("silver.events").count() == demo.lake.read("silver.events").count()
     built = {
         r[0] for r in lake.read("gold.user_features").select("as_of_date").distinct().collect()

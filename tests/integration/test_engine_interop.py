@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from behavior_lake.lake import LakeError, make_lake
+from behavior_lake.lake import LakeError, Where, make_lake
 from behavior_lake.lake.delta_spark import DeltaSparkLake
 from behavior_lake.spark import delta_spark_available
 from tests.integration.test_lake_contract import SPEC, frame, parquet_files_on_disk, rows
@@ -49,7 +49,7 @@ def test_a_table_of_one_engine_is_maintained_by_the_other(
     b.append("test.items", frame(spark, rows(range(12, 14), "b")), evolve=True)
     upd = frame(spark, rows(range(0, 2), "m") + rows(range(20, 21), "m"))
     b.merge("test.items", upd.withColumn("note", F.lit("merged")), ["id"])
-    res = b.delete("test.items", "id = 5")
+    res = b.delete("test.items", Where.eq("id", 5))
     assert res.rows_deleted == 1
     on_disk = parquet_files_on_disk(root)
     removed = b.vacuum("test.items", 0)
@@ -137,7 +137,7 @@ def test_a_deleted_value_leaves_no_trace_in_the_transaction_log(
     lake.vacuum("test.items", 0)
     assert log_files_holding(root, "zq-secret-7") == []
     # positive control: both engines record a SQL-text predicate in the commit
-    lake.delete("test.items", "name = 'zq-secret-3'")
+    lake.delete("test.items", Where.eq("name", "zq-secret-3"))
     assert log_files_holding(root, "zq-secret-3")
 
 

@@ -24,11 +24,9 @@ def test_both_engines_give_identical_tables_row_for_row(
 ) -> None:
     if default_engine != "delta-spark":
         pytest.skip("one engine only: the Delta jars are not cached (`make jars`)")
-    from behavior_lake.contracts.tables import TABLES
-
     s = demo.settings
     s = replace(s, lake=replace(s.lake, root=str(tmp_path / "rs"), engine="delta-rs"))
-    rs = make_lake(spark, s.lake.root, "delta-rs", TABLES)
+    rs = make_lake(spark, s.lake.root, "delta-rs", demo.lake.specs)
     ingest(rs, s, demo.taxonomy, "parity-bronze")
     build_silver(rs, s, demo.taxonomy, "parity-silver")
     build_features(rs, s, demo.taxonomy, demo.as_of_dates)

@@ -93,7 +93,7 @@ def test_nothing_at_or_after_as_of_contributes(built) -> None:
 
 
 def test_reports_job(built) -> None:
-    from jobs import gold_kpis
+    from behavior_lake.jobs import gold_kpis
 
     demo, _, _ = built
     root = demo.settings.lake.root

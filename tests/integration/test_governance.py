@@ -23,7 +23,7 @@ from behavior_lake.governance.retention import (
     reference_date,
 )
 from behavior_lake.lake import Lake
-from behavior_lake.silver.pseudonym import user_person_id
+from behavior_lake.privacy.pseudonym import user_person_id
 from tests.conftest import lake_test_settings
 from tests.integration.conftest import Demo
 
@@ -150,7 +150,8 @@ def test_subject_export_to_s3_compatible_store(demo: Demo, s3_server: str, capsy
     import zipfile
 
     import boto3
-    from jobs import export_subject
+
+    from behavior_lake.jobs import export_subject
 
     lake, s = demo.lake, demo.settings
     u = subjects(demo)[1]
@@ -207,7 +208,7 @@ def test_k_anonymity_boundary(spark: SparkSession) -> None:
 
 
 def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, capsys) -> None:
-    from jobs import erase_subjects
+    from behavior_lake.jobs import erase_subjects
 
     lake, s = demo.lake, demo.settings
     u = subjects(demo)[0]

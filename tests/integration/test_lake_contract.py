@@ -14,7 +14,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from behavior_lake.lake import Lake, LakeError, SchemaMismatchError, TableNotFoundError, TableSpec
+from behavior_lake.lake import (
+    Lake,
+    LakeError,
+    SchemaMismatchError,
+    TableNotFoundError,
+    TableSpec,
+    Where,
+)
 from behavior_lake.spark import session_conf
 
 SCHEMA = T.StructType(
@@ -26,7 +33,7 @@ SCHEMA = T.StructType(
         T.StructField("event_date", T.DateType()),
     ]
 )
-SPEC = TableSpec("test.items", SCHEMA, ("event_date",), grain="one row per id")
+SPEC = TableSpec("test.items", SCHEMA, ("event_date",), grain="one row per id", key=("id",))
 TS = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
 
 
@@ -120,6 +127,8 @@ PERSON_SPEC = TableSpec(
     ),
     ("event_date",),
     grain="one row per person per day per n",
+    key=("person_id", "event_date", "n"),
+    cluster_by="person_id",
 )
 
 
@@ -187,7 +196,9 @@ def test_read_empty_table_has_schema(items: Lake) -> None:
 
 def test_create_is_idempotent_and_checks_schema(items: Lake) -> None:
     items.create(SPEC)  # same schema: no-op
-    other = TableSpec("test.items", T.StructType([T.StructField("id", T.StringType())]))
+    other = TableSpec(
+        "test.items", T.StructType([T.StructField("id", T.StringType())]), key=("id",)
+    )
     with pytest.raises(SchemaMismatchError, match=r"test\.items"):
         items.create(other)
 
@@ -202,7 +213,7 @@ def test_overwrite_whole_table(items: Lake, spark: SparkSession) -> None:
 def test_overwrite_where_replaces_only_matching_rows(items: Lake, spark: SparkSession) -> None:
     items.append("test.items", frame(spark, rows(range(9))))
     replacement = frame(spark, rows(range(50, 52), "z", day=2))
-    res = items.overwrite("test.items", replacement, where="event_date = DATE'2026-01-02'")
+    res = items.overwrite("test.items", replacement, where=Where.eq("event_date", date(2026, 1, 2)))
     expected = frame(
         spark,
         [r for r in rows(range(9)) if r[4] != date(2026, 1, 2)] + rows(range(50, 52), "z", day=2),
@@ -216,7 +227,7 @@ def test_overwrite_where_replaces_only_matching_rows(items: Lake, spark: SparkSe
 def test_overwrite_where_on_data_column(items: Lake, spark: SparkSession) -> None:
     items.append("test.items", frame(spark, rows(range(9))))
     repl = frame(spark, [(3, "new3", None, TS, date(2026, 1, 1))])
-    items.overwrite("test.items", repl, where="id = 3")
+    items.overwrite("test.items", repl, where=Where.eq("id", 3))
     got = {r["id"]: r["name"] for r in items.read("test.items").collect()}
     assert got[3] == "new3" and len(got) == 9
 
@@ -225,7 +236,9 @@ def test_overwrite_where_rejects_rows_outside_predicate(items: Lake, spark: Spar
     items.append("test.items", frame(spark, rows(range(3))))
     with pytest.raises(Exception, match=r"(?i)predicate|replaceWhere|constraint"):
         items.overwrite(
-            "test.items", frame(spark, rows(range(3), day=3)), where="event_date = DATE'2026-01-02'"
+            "test.items",
+            frame(spark, rows(range(3), day=3)),
+            where=Where.eq("event_date", date(2026, 1, 2)),
         )
 
 
@@ -259,7 +272,7 @@ def test_delete_then_vacuum_removes_files_from_disk(items: Lake, spark: SparkSes
     items.append("test.items", frame(spark, rows(range(9))))
     root = items.path("test.items")
     before = parquet_files_on_disk(root)
-    res = items.delete("test.items", "name = 'a4'")
+    res = items.delete("test.items", Where.eq("name", "a4"))
     assert res.rows_deleted == 1
     assert items.read("test.items").filter("name = 'a4'").count() == 0
     # The old file is unreferenced but still on disk (time travel) until vacuum.
@@ -277,16 +290,21 @@ def test_delete_then_vacuum_removes_files_from_disk(items: Lake, spark: SparkSes
 
 def test_delete_on_partition_column(items: Lake, spark: SparkSession) -> None:
     items.append("test.items", frame(spark, rows(range(9))))
-    res = items.delete("test.items", "event_date = DATE'2026-01-03'")
+    res = items.delete("test.items", Where.eq("event_date", date(2026, 1, 3)))
     assert res.rows_deleted == 3
+    assert res.extra["metadata_only"] is True  # decided from the Where's columns
     remaining = items.read("test.items").select("event_date").distinct().collect()
     assert {r[0] for r in remaining} == {date(2026, 1, 1), date(2026, 1, 2)}
+    # a filter on a data column too: files are read and rewritten
+    mixed = Where.eq("event_date", date(2026, 1, 2)) & Where.isin("id", [1, 4])
+    res = items.delete("test.items", mixed)
+    assert res.rows_deleted == 2 and res.extra["metadata_only"] is False
 
 
 def test_delete_nothing_matches(items: Lake, spark: SparkSession) -> None:
     items.append("test.items", frame(spark, rows(range(3))))
     v = items.version("test.items")
-    res = items.delete("test.items", "id = 999")
+    res = items.delete("test.items", Where.eq("id", 999))
     assert res.rows_deleted == 0
     assert items.read("test.items").count() == 3
     assert items.version("test.items") in (v, v + 1)
@@ -376,6 +394,8 @@ def test_rows_inserted_excludes_rewritten_neighbours(items: Lake, spark: SparkSe
     keys = spark.createDataFrame([(2,)], "id long")
     res = items.replace_keys("test.items", frame(spark, rows(range(2, 3), "n", day=1)), "id", keys)
     assert res.rows_inserted == 1
-    res = items.overwrite("test.items", frame(spark, rows(range(4, 5), "w", day=1)), where="id = 4")
+    res = items.overwrite(
+        "test.items", frame(spark, rows(range(4, 5), "w", day=1)), where=Where.eq("id", 4)
+    )
     assert res.rows_inserted == 1
     assert items.read("test.items").count() == 6

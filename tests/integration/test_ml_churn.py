@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from behavior_lake.generator.truth import truth_persons
 from behavior_lake.ml import tracking
-from behavior_lake.ml.churn_jobs import training_set
+from behavior_lake.ml.churn_data import training_set
 from tests.integration.conftest import Demo
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(demo: Demo):
-    from jobs import train_churn
+    from behavior_lake.jobs import train_churn
 
     assert train_churn.cli(demo.job_args()) == 0
     tracking.configure(demo.settings.mlflow, demo.settings.mlflow.churn_experiment)
@@ -92,7 +92,7 @@ def test_champion_beats_base_rate_and_logs_artifacts(trained, record_property) -
 
 
 def test_retrain_becomes_challenger_not_champion(trained) -> None:
-    from jobs import train_churn
+    from behavior_lake.jobs import train_churn
 
     demo, _, champion = trained
     name = demo.settings.churn.model_name
@@ -110,7 +110,7 @@ def test_retrain_becomes_challenger_not_champion(trained) -> None:
 
 
 def test_scoring_shadow_and_monitoring(trained, record_property) -> None:
-    from jobs import score_churn
+    from behavior_lake.jobs import score_churn
 
     demo, _, champion = trained
     lake = demo.lake
@@ -166,7 +166,7 @@ def test_scoring_shadow_and_monitoring(trained, record_property) -> None:
 
 
 def test_score_without_champion_fails_clearly(demo: Demo, tmp_path: Path, capsys) -> None:
-    from jobs import score_churn
+    from behavior_lake.jobs import score_churn
 
     args = demo.job_args("--conf", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'none.db'}")
     assert score_churn.cli(args) == 1

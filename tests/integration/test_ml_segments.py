@@ -24,7 +24,7 @@ LOW_GATE = [
 
 @pytest.fixture(scope="module")
 def trained(demo: Demo):
-    from jobs import train_segments
+    from behavior_lake.jobs import train_segments
 
     assert train_segments.cli(demo.job_args(*LOW_GATE)) == 0
     tracking.configure(demo.settings.mlflow, demo.settings.mlflow.segments_experiment)
@@ -56,7 +56,7 @@ def test_run_has_params_metrics_and_artifacts(trained) -> None:
 
 
 def test_gate_blocks_a_bad_model(trained) -> None:
-    from jobs import train_segments
+    from behavior_lake.jobs import train_segments
 
     demo, client, champion = trained
     name = demo.settings.segments.model_name
@@ -70,7 +70,7 @@ def test_gate_blocks_a_bad_model(trained) -> None:
 
 
 def test_assign_scores_everyone_and_records_drift(trained, record_property) -> None:
-    from jobs import assign_segments
+    from behavior_lake.jobs import assign_segments
 
     demo, _, champion = trained
     lake = demo.lake
@@ -105,7 +105,7 @@ def test_assign_scores_everyone_and_records_drift(trained, record_property) -> N
 
 
 def test_assign_without_champion_fails_clearly(demo: Demo, tmp_path: Path, capsys) -> None:
-    from jobs import assign_segments
+    from behavior_lake.jobs import assign_segments
 
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     args = demo.job_args("--conf", f"mlflow.tracking_uri={empty}")

@@ -18,7 +18,13 @@ NOTEBOOKS = ["kpi_exploration", "segment_review", "churn_review", "bronze_overvi
 @pytest.fixture(scope="module")
 def ready(demo: Demo) -> Demo:
     """Reporting tables and both champions exist (trained here when run on their own)."""
-    from jobs import assign_segments, gold_kpis, score_churn, train_churn, train_segments
+    from behavior_lake.jobs import (
+        assign_segments,
+        gold_kpis,
+        score_churn,
+        train_churn,
+        train_segments,
+    )
 
     s = demo.settings
     if not demo.lake.exists("gold.retention_cohorts"):

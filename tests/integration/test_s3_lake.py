@@ -47,8 +47,6 @@ def test_pipeline_on_s3_equals_local_disk(
         pytest.skip("needs the Delta and hadoop-aws jars in the cache (`make jars`)")
     import boto3
 
-    from behavior_lake.contracts.tables import TABLES
-
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket="lake")
     landed = upload_tree(client, "lake", Path(demo.settings.landing.root), "landing")
@@ -61,7 +59,7 @@ def test_pipeline_on_s3_equals_local_disk(
         lake=replace(s.lake, root="s3a://lake/lakehouse", engine="delta-spark"),
         landing=replace(s.landing, root="s3a://lake/landing"),
     )
-    lake = make_lake(spark, s.lake.root, "delta-spark", TABLES)
+    lake = make_lake(spark, s.lake.root, "delta-spark", demo.lake.specs)
     batches = ingest(lake, s, demo.taxonomy, "s3-bronze")
     assert sum(b.files for b in batches) == landed > 0  # listed on S3
     build_silver(lake, s, demo.taxonomy, "s3-silver")

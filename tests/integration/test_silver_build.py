@@ -16,6 +16,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from behavior_lake.bronze.ingest import ingest
+from behavior_lake.catalog import resolve
 from behavior_lake.config import Settings
 from behavior_lake.contracts.taxonomy import load_taxonomy
 from behavior_lake.generator.generate import generate
@@ -43,9 +44,7 @@ def lake_for(spark: SparkSession, s: Settings) -> Lake:
     """Lakes of their own for the day-by-day tests: on delta-rs, the embedded engine's
     share of the integration suite (the demo lake they are checked against, and every
     other silver test, run on the default engine)."""
-    from behavior_lake.contracts.tables import TABLES
-
-    return make_lake(spark, s.lake.root, "delta-rs", TABLES)
+    return make_lake(spark, s.lake.root, "delta-rs", resolve(s))
 
 
 @pytest.fixture(scope="module")

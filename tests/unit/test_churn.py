@@ -22,7 +22,7 @@ from behavior_lake.ml.churn import (
     roc_pr_lift,
     survival_targets,
 )
-from behavior_lake.ml.churn_jobs import _valid_rows
+from behavior_lake.ml.churn_score import _valid_rows
 
 CFG = ChurnSettings(horizon_days=7, lookback_days=7)
 C = date(2026, 3, 2)

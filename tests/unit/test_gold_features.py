@@ -14,16 +14,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.config import FeatureSettings
-from behavior_lake.gold.features import (
-    build_user_features,
-    catalog_rows,
-    feature_defs,
-    feature_drift,
-    impute,
-    learn_vocabulary,
-    session_ngrams,
-    user_features_spec,
-)
+from behavior_lake.gold.feature_build import build_user_features, impute
+from behavior_lake.gold.feature_defs import catalog_rows, feature_defs, user_features_spec
+from behavior_lake.gold.feature_drift import feature_drift
+from behavior_lake.gold.feature_inputs import learn_vocabulary, session_ngrams
 
 CATS = ["cart", "product", "purchase"]
 CFG = FeatureSettings(

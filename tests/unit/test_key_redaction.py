@@ -6,8 +6,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.parse import with_pii_protected
+from behavior_lake.privacy.pseudonym import user_person_id
 from behavior_lake.privacy_keys import _hmac_pads, redaction_regex
-from behavior_lake.silver.pseudonym import user_person_id
 from behavior_lake.spark import session_conf
 from tests.conftest import CONF, lake_test_settings
 

@@ -20,10 +20,10 @@ from pyspark.sql import functions as F
 from behavior_lake.config import SilverSettings
 from behavior_lake.contracts.bronze import BRONZE_EVENTS
 from behavior_lake.contracts.taxonomy import load_taxonomy
+from behavior_lake.privacy.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
 from behavior_lake.silver.conform import _consent_signal
 from behavior_lake.silver.conform import conform as conform_rows
 from behavior_lake.silver.identity import identity_links, with_person
-from behavior_lake.silver.pseudonym import anon_hash, hmac_sha256_hex, user_person_id
 from behavior_lake.silver.sessions import (
     session_spans,
     sessions,

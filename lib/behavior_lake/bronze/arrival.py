@@ -14,8 +14,10 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from behavior_lake.contracts.codes import ArrivalSource, values
+
 # How arrival_ts was found (silver.events.arrival_source).
-ARRIVAL_SOURCES = ("received_at", "landing_path", "ingested_at")
+ARRIVAL_SOURCES = values(ArrivalSource)
 
 
 def landing_hour_end(source_file: Column) -> Column:

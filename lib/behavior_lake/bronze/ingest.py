@@ -31,11 +31,12 @@ from behavior_lake.contracts.bronze import (
     INGESTED_FILES,
     SCHEMA_DRIFT,
 )
+from behavior_lake.contracts.codes import FileStatus
 from behavior_lake.contracts.taxonomy import Taxonomy
-from behavior_lake.lake import Lake, LakeError
+from behavior_lake.lake import Lake, LakeError, TableSpec, Where
 from behavior_lake.ops import lease
 from behavior_lake.privacy_keys import redaction_regex
-from behavior_lake.spark import persist_large
+from behavior_lake.spark import Caches, cache_scope
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Pending:
 
 
 # ops.ingested_files statuses that end a file's ingestion
-FINAL = ("done", "quarantined")
+FINAL = (FileStatus.DONE.value, FileStatus.QUARANTINED.value)
 
 
 def ingested_status(lake: Lake) -> tuple[dict[str, int | None], dict[str, Pending]]:
@@ -216,7 +217,7 @@ def recover_interrupted(lake: Lake, pending: dict[str, Pending]) -> None:
         if not lake.exists(table):
             continue
         for i in range(0, len(values), 500):
-            res = lake.delete(table, F.col(column).isin(values[i : i + 500]))
+            res = lake.delete(table, Where.isin(column, values[i : i + 500]))
             if res.rows_deleted:
                 log.info(
                     "removed %d row(s) of interrupted batches from %s", res.rows_deleted, table
@@ -375,6 +376,17 @@ def _cached_columns() -> list[str | Column]:
     return [*names, "_outcome", LINE_BYTES, properties_variant()]
 
 
+@dataclass
+class ClassifiedBatch:
+    """A batch's lines, classified and cached (None when no file could be read), with
+    the line count per (file, outcome), bytes read per file and the files read."""
+
+    frame: DataFrame | None
+    counts: dict[tuple[str, str], int]
+    bytes_read: dict[str, int]
+    readable: list[LandingFile]
+
+
 def ingest_batch(
     lake: Lake,
     settings: Settings,
@@ -382,119 +394,41 @@ def ingest_batch(
     files: Sequence[LandingFile],
     run_id: str,
 ) -> BatchStats:
-    spark = lake.spark
+    """Check the files, classify their lines (read once, cached), write bronze and the
+    quarantine, record drift and the batch; the counts must add up."""
     batch_id = f"b{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     stats = BatchStats(batch_id=batch_id, files=len(files))
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    ingested_at = started
-    mark_files(lake, files, batch_id, "pending")
-
+    mark_files(lake, files, batch_id, FileStatus.PENDING.value)
     file_issues = file_checks(files, settings.bronze.max_decompression_ratio)
     readable = [f for f in files if f.rel not in file_issues]
-    classified = None
-    counts: dict[tuple[str, str], int] = {}
-    bytes_read: dict[str, int] = {}
-    limit = max_line_bytes(settings.bronze.max_line_chars)
-    while readable:
-        lines = read_lines(spark, readable, limit)
-        classified = classify_lines(
-            lines,
-            max_line_chars=settings.bronze.max_line_chars,
-            pii_fields=settings.privacy.pii_fields,
-            pii_mode=settings.privacy.pii_mode,
-            key_hex=settings.privacy.encryption_key,
-            keep_rates=settings.bronze.sampling,
-            window=TimeWindow(settings.bronze.min_event_date, settings.bronze.max_future_hours),
-            ingested_at=ingested_at,
+    with cache_scope(settings) as caches:
+        got = classify_batch(lake, settings, readable, file_issues, started, caches)
+        stats.unreadable_files = sum(1 for r, _ in file_issues.values() if r == "unreadable_file")
+        stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r != "unreadable_file")
+        # files with skipped overlong lines were read: their other lines load as usual
+        limit = max_line_bytes(settings.bronze.max_line_chars)
+        file_issues.update(skipped_long_lines(got.readable, got.bytes_read, limit))
+        per_outcome, per_file = _tally(got.counts)
+        stats.lines_read = sum(per_file.values())
+        log.info(
+            "batch %s: %d file(s), %d line(s) read (%s)",
+            batch_id,
+            len(files),
+            stats.lines_read,
+            per_outcome,
         )
-        classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
-        classified = persist_large(classified.select(*_cached_columns()), settings)
-        try:
-            rows = (
-                classified.groupBy("source_file", "_outcome")
-                .agg(F.count("*").alias("count"), F.sum(LINE_BYTES).alias("bytes"))
-                .collect()
-            )
-            counts = {(r["source_file"], r["_outcome"]): int(r["count"]) for r in rows}
-            for r in rows:
-                bytes_read[r["source_file"]] = bytes_read.get(r["source_file"], 0) + r["bytes"]
-            break
-        except Exception as exc:  # a corrupt file fails the whole read: find it
-            classified.unpersist()
-            classified = None
-            log.warning(
-                "batch read failed (%s); checking files one by one", str(exc).splitlines()[0][:200]
-            )
-            bad = find_unreadable(spark, readable)
-            if not bad:
-                raise
-            for rel, err in bad.items():
-                file_issues[rel] = ("unreadable_file", err)
-            readable = [f for f in readable if f.rel not in bad]
-    stats.unreadable_files = sum(1 for r, _ in file_issues.values() if r == "unreadable_file")
-    stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r != "unreadable_file")
-    # files with skipped overlong lines were read: their other lines load as usual
-    file_issues.update(skipped_long_lines(readable, bytes_read, limit))
-
-    per_outcome: dict[str, int] = {}
-    per_file: dict[str, int] = {}
-    for (rel, outcome), n in counts.items():
-        per_outcome[outcome] = per_outcome.get(outcome, 0) + n
-        per_file[rel] = per_file.get(rel, 0) + n
-    stats.lines_read = sum(per_file.values())
-    log.info(
-        "batch %s: %d file(s), %d line(s) read (%s)",
-        batch_id,
-        len(files),
-        stats.lines_read,
-        per_outcome,
-    )
-
-    if classified is not None:
-        batch_cols = [
-            F.lit(batch_id).alias("ingest_batch_id"),
-            F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
-            F.lit(ingested_at.date()).alias("ingest_date"),
-        ]
-        bronze = classified.filter(F.col("_outcome") == "bronze").select(
-            *[c for c in BRONZE_EVENTS.schema.fieldNames() if c not in _BATCH_COLS],
-            *batch_cols,
-        )
-        res = lake.append(BRONZE_EVENTS.name, bronze)
-        stats.bronze_rows = res.rows_written
-        quarantine = classified.filter(F.col("_outcome") == "quarantine").select(
-            *[c for c in BRONZE_QUARANTINE.schema.fieldNames() if c not in _BATCH_COLS],
-            *batch_cols,
-        )
-        stats.quarantined_rows = lake.append(BRONZE_QUARANTINE.name, quarantine).rows_written
-        stats.sampled_out_rows = per_outcome.get("sampled_out", 0)
-        stats.suppressed_rows = per_outcome.get("suppressed", 0)
-        if stats.suppressed_rows:
-            log.info(
-                "batch %s: %d line(s) of erased subjects suppressed (not stored)",
-                batch_id,
-                stats.suppressed_rows,
-            )
-        for expected, got, what in (
-            (per_outcome.get("bronze", 0), stats.bronze_rows, "bronze"),
-            (per_outcome.get("quarantine", 0), stats.quarantined_rows, "quarantine"),
-        ):
-            if expected != got:
-                raise LakeError(
-                    f"batch {batch_id}: {what} rows written {got} != counted {expected}"
-                )
-        _record_drift(
-            lake, classified.filter(F.col("_outcome") != "quarantine"), taxonomy, batch_id, stats
-        )
-        classified.unpersist()
+        if got.frame is not None:
+            write_lines(lake, got.frame, batch_id, started, per_outcome, stats)
+            lines = got.frame.filter(F.col("_outcome") != "quarantine")
+            _record_drift(lake, lines, taxonomy, batch_id, stats)
     if file_issues:
         lake.append(
-            BRONZE_QUARANTINE.name, _file_quarantine(spark, file_issues, batch_id, ingested_at)
+            BRONZE_QUARANTINE.name, _file_quarantine(lake.spark, file_issues, batch_id, started)
         )
         for rel, (reason, detail) in sorted(file_issues.items()):
             log.warning("quarantined file %s: %s (%s)", rel, reason, detail[:120])
-
     _finish(lake, files, batch_id, per_file, stats, run_id, started)
     log.info(
         "batch %s done in %.1fs: lines=%d bronze=%d quarantined=%d sampled_out=%d "
@@ -509,6 +443,110 @@ def ingest_batch(
         stats.unexpected_files,
     )
     return stats
+
+
+def classify_batch(
+    lake: Lake,
+    settings: Settings,
+    readable: list[LandingFile],
+    file_issues: dict[str, tuple[str, str]],
+    ingested_at: datetime,
+    caches: Caches,
+) -> ClassifiedBatch:
+    """Read and classify every line of the readable files in one pass. A corrupt file
+    fails the whole read: it is then found by reading the files one by one, added to
+    `file_issues` (unreadable_file) and the rest read again."""
+    spark = lake.spark
+    b = settings.bronze
+    limit = max_line_bytes(b.max_line_chars)
+    while readable:
+        classified = classify_lines(
+            read_lines(spark, readable, limit),
+            max_line_chars=b.max_line_chars,
+            pii_fields=settings.privacy.pii_fields,
+            pii_mode=settings.privacy.pii_mode,
+            key_hex=settings.privacy.encryption_key,
+            keep_rates=b.sampling,
+            window=TimeWindow(b.min_event_date, b.max_future_hours),
+            ingested_at=ingested_at,
+        )
+        classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
+        classified = caches.large(classified.select(*_cached_columns()))
+        try:
+            rows = (
+                classified.groupBy("source_file", "_outcome")
+                .agg(F.count("*").alias("count"), F.sum(LINE_BYTES).alias("bytes"))
+                .collect()
+            )
+        except Exception as exc:
+            classified.unpersist()
+            log.warning(
+                "batch read failed (%s); checking files one by one", str(exc).splitlines()[0][:200]
+            )
+            bad = find_unreadable(spark, readable)
+            if not bad:
+                raise
+            for rel, err in bad.items():
+                file_issues[rel] = ("unreadable_file", err)
+            readable = [f for f in readable if f.rel not in bad]
+            continue
+        counts = {(r["source_file"], r["_outcome"]): int(r["count"]) for r in rows}
+        bytes_read: dict[str, int] = {}
+        for r in rows:
+            bytes_read[r["source_file"]] = bytes_read.get(r["source_file"], 0) + r["bytes"]
+        return ClassifiedBatch(classified, counts, bytes_read, readable)
+    return ClassifiedBatch(None, {}, {}, readable)
+
+
+def _tally(counts: dict[tuple[str, str], int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Lines per outcome and per file."""
+    per_outcome: dict[str, int] = {}
+    per_file: dict[str, int] = {}
+    for (rel, outcome), n in counts.items():
+        per_outcome[outcome] = per_outcome.get(outcome, 0) + n
+        per_file[rel] = per_file.get(rel, 0) + n
+    return per_outcome, per_file
+
+
+def write_lines(
+    lake: Lake,
+    classified: DataFrame,
+    batch_id: str,
+    ingested_at: datetime,
+    per_outcome: dict[str, int],
+    stats: BatchStats,
+) -> None:
+    """Append the batch's bronze and quarantined lines; written must equal counted."""
+    batch_cols = [
+        F.lit(batch_id).alias("ingest_batch_id"),
+        F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+        F.lit(ingested_at.date()).alias("ingest_date"),
+    ]
+
+    def rows_for(outcome: str, spec: TableSpec) -> DataFrame:
+        cols = [c for c in spec.schema.fieldNames() if c not in _BATCH_COLS]
+        return classified.filter(F.col("_outcome") == outcome).select(*cols, *batch_cols)
+
+    stats.bronze_rows = lake.append(
+        BRONZE_EVENTS.name, rows_for("bronze", BRONZE_EVENTS)
+    ).rows_written
+    stats.quarantined_rows = lake.append(
+        BRONZE_QUARANTINE.name, rows_for("quarantine", BRONZE_QUARANTINE)
+    ).rows_written
+    stats.sampled_out_rows = per_outcome.get("sampled_out", 0)
+    stats.suppressed_rows = per_outcome.get("suppressed", 0)
+    if stats.suppressed_rows:
+        log.info(
+            "batch %s: %d line(s) of erased subjects suppressed (not stored)",
+            batch_id,
+            stats.suppressed_rows,
+        )
+    for expected, got, what in (
+        (per_outcome.get("bronze", 0), stats.bronze_rows, "bronze"),
+        (per_outcome.get("quarantine", 0), stats.quarantined_rows, "quarantine"),
+    ):
+        if expected != got:
+            raise LakeError(f"batch {batch_id}: {what} rows written {got} != counted {expected}")
 
 
 def _record_drift(
@@ -576,7 +614,8 @@ def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
     """Lines about erased subjects (sha256 of their pseudonyms in ops.erasure_suppression) get
     the outcome `suppressed`: counted in the batch, written nowhere."""
     from behavior_lake.contracts.governance import SUPPRESSION
-    from behavior_lake.silver.pseudonym import anon_hash, user_person_id
+    from behavior_lake.privacy.fields import raw_field
+    from behavior_lake.privacy.pseudonym import anon_hash, user_person_id
 
     if not lake.exists(SUPPRESSION.name):
         return classified
@@ -584,8 +623,6 @@ def suppress_erased(lake: Lake, classified: DataFrame, key: str) -> DataFrame:
     if ids.limit(1).count() == 0:
         return classified
     hashes = [r[0] for r in ids.collect()]  # one row per erased id: small
-    from behavior_lake.governance.erasure import raw_field
-
     user = F.coalesce(F.col("user_id"), raw_field("userId"))
     anon = F.coalesce(F.col("anonymous_id"), raw_field("anonymousId"))
     hit = F.coalesce(F.sha2(user_person_id(user, key), 256).isin(hashes), F.lit(False)) | (

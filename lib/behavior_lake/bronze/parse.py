@@ -15,41 +15,17 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.arrival import arrival_ts
+from behavior_lake.contracts.codes import FileReason, LineReason, values
 from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
+from behavior_lake.privacy.fields import encrypt
 
 V = "_v"  # the parsed line (VARIANT), dropped before writing
 W = "_w"  # the line parsed inside [ ]: a JSON array of every value on the line
 PROPS = "_props"  # its `properties` (VARIANT): all schema-drift detection needs of it
 
 # Quarantine reason codes, in the order they are checked (first failing rule wins).
-REASONS = (
-    "empty_line",
-    "line_too_long",
-    "invalid_utf8",
-    "malformed_json",
-    "multiple_json_values",
-    "not_an_object",
-    "missing_message_id",
-    "invalid_message_id",
-    "missing_type",
-    "invalid_type",
-    "missing_timestamp",
-    "invalid_timestamp",
-    "missing_identity",
-    "invalid_identity",
-    "missing_event",
-    "missing_previous_id",
-    "invalid_properties",
-    "invalid_traits",
-)
-FILE_REASONS = (
-    "unreadable_file",
-    "unexpected_file",
-    "symbolic_link",
-    "decompression_limit",
-    "changed_file",
-    "poison_file",
-)
+REASONS = values(LineReason)
+FILE_REASONS = values(FileReason)
 
 
 def jtype(path: str) -> Column:
@@ -295,7 +271,7 @@ def with_pii_protected(
         entries = []
         for path in pii_fields:
             value = F.when(F.col(V).isNotNull(), jstring(f"$.{path}"))
-            entries += [F.lit(path), F.base64(F.aes_encrypt(value, key, F.lit("GCM")))]
+            entries += [F.lit(path), F.base64(encrypt(value, key))]
         pii = F.map_filter(F.create_map(*entries), lambda _k, v: v.isNotNull())
     else:
         pii = F.create_map().cast("map<string,string>")

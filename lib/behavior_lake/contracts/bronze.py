@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from behavior_lake.contracts.codes import (
+    DriftKind,
+    FileReason,
+    FileStatus,
+    LineReason,
+    MessageType,
+    values,
+)
 from behavior_lake.contracts.tables import register
 from behavior_lake.lake.base import TableSpec
 
@@ -16,6 +24,8 @@ _LINEAGE = [
 
 BRONZE_EVENTS = TableSpec(
     name="bronze.events",
+    unkeyed="raw lines: a line repeated in the landing set is one row per copy",
+    accepted={"event_type": values(MessageType)},
     grain="one row per landed line with a valid envelope (duplicates included)",
     partition_by=("ingest_date",),
     schema=T.StructType(
@@ -41,6 +51,8 @@ BRONZE_EVENTS = TableSpec(
 
 BRONZE_QUARANTINE = TableSpec(
     name="bronze.quarantine",
+    unkeyed="raw lines that failed to load: identical bad lines are one row each",
+    accepted={"reason": values(LineReason, FileReason)},
     grain="one row per landed line that could not be loaded (or per unreadable file)",
     partition_by=("ingest_date",),
     schema=T.StructType(
@@ -58,6 +70,8 @@ BRONZE_QUARANTINE = TableSpec(
 
 INGESTED_FILES = TableSpec(
     name="ops.ingested_files",
+    key=("source_file", "ingest_batch_id", "status"),
+    accepted={"status": values(FileStatus)},
     grain="one row per landing file per status change (pending, then done)",
     schema=T.StructType(
         [
@@ -76,6 +90,7 @@ INGESTED_FILES = TableSpec(
 
 INGEST_BATCHES = TableSpec(
     name="ops.ingest_batches",
+    key=("ingest_batch_id",),
     grain=(
         "one row per bronze ingest batch; "
         "lines_read = bronze + quarantined + sampled_out + suppressed"
@@ -100,6 +115,8 @@ INGEST_BATCHES = TableSpec(
 
 SCHEMA_DRIFT = TableSpec(
     name="ops.schema_drift",
+    key=("ingest_batch_id", "event_type", "event", "property", "drift_kind"),
+    accepted={"drift_kind": values(DriftKind)},
     grain="one row per batch, event and property that differs from the taxonomy",
     schema=T.StructType(
         [

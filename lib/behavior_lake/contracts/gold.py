@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from behavior_lake.contracts.codes import PathKind, values
 from behavior_lake.contracts.tables import register
 from behavior_lake.lake.base import TableSpec
 
 DAILY_KPIS = TableSpec(
     name="gold.daily_kpis",
+    key=("kpi_date", "platform"),
     grain="one row per day and platform (platform 'all' = every platform)",
     partition_by=("kpi_date",),
     schema=T.StructType(
@@ -32,6 +34,7 @@ DAILY_KPIS = TableSpec(
 
 RETENTION_COHORTS = TableSpec(
     name="gold.retention_cohorts",
+    key=("cohort_type", "cohort_week", "week_number"),
     grain="one row per cohort type, cohort week and week number (0..weeks)",
     schema=T.StructType(
         [
@@ -48,6 +51,7 @@ RETENTION_COHORTS = TableSpec(
 
 FUNNELS = TableSpec(
     name="gold.funnels",
+    key=("funnel_name", "funnel_date", "step_index"),
     grain="one row per funnel, entry day and step",
     partition_by=("funnel_date",),
     schema=T.StructType(
@@ -69,6 +73,8 @@ FUNNELS = TableSpec(
 
 PATHS = TableSpec(
     name="gold.paths",
+    key=("kind", "from_event", "to_event", "path"),
+    accepted={"kind": values(PathKind)},
     grain=(
         "kind='transition': one row per (from_event, to_event) pair; "
         "kind='top_path': one row per frequent session path (top N)"
@@ -104,12 +110,14 @@ VOCABULARY_SCHEMA = T.StructType(
 )
 PATH_VOCABULARY = TableSpec(
     name="gold.path_vocabulary",
+    key=("slot",),
     grain="one row per click-path feature slot (the n-gram it counts)",
     schema=VOCABULARY_SCHEMA,
 )
 
 CATALOG = TableSpec(
     name="gold.feature_catalog",
+    key=("feature",),
     grain="one row per feature of gold.user_features",
     schema=T.StructType(
         [
@@ -132,6 +140,7 @@ CATALOG = TableSpec(
 
 DRIFT = TableSpec(
     name="ops.feature_drift",
+    key=("feature", "as_of_date"),
     grain="one row per feature and snapshot compared with the previous snapshot",
     partition_by=("as_of_date",),
     schema=T.StructType(
@@ -153,3 +162,26 @@ DRIFT = TableSpec(
 )
 
 register(DAILY_KPIS, RETENTION_COHORTS, FUNNELS, PATHS, PATH_VOCABULARY, CATALOG, DRIFT)
+
+
+USER_FEATURES = "gold.user_features"
+
+
+def features_table(feature_fields: list[T.StructField]) -> TableSpec:
+    """gold.user_features: the key columns, one column per feature, the stamp. The
+    feature columns come from the feature definitions (gold.features), so the catalog
+    builds this spec from the settings when the Lake opens."""
+    fields = [
+        T.StructField("person_id", T.StringType(), False),
+        T.StructField("as_of_date", T.DateType(), False),
+        *feature_fields,
+        T.StructField("computed_at", T.TimestampType(), False),
+    ]
+    return TableSpec(
+        name=USER_FEATURES,
+        grain="one row per person per as_of_date (persons with an event before it)",
+        key=("person_id", "as_of_date"),
+        cluster_by="person_id",
+        partition_by=("as_of_date",),
+        schema=T.StructType(fields),
+    )

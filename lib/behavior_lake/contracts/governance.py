@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from behavior_lake.contracts.codes import ErasureStatus, SuppressionKind, values
 from behavior_lake.contracts.tables import register
 from behavior_lake.lake.base import TableSpec
 
 RETENTION_RUNS = TableSpec(
     name="ops.retention_runs",
+    key=("run_id", "table_name"),
     grain="one row per table per enforce_retention run",
     schema=T.StructType(
         [
@@ -29,6 +31,7 @@ RETENTION_RUNS = TableSpec(
 
 AUDIT_LOG = TableSpec(
     name="ops.audit_log",
+    unkeyed="append-only log: one action may repeat within the same instant",
     grain="one row per job run or governance action (append-only)",
     schema=T.StructType(
         [
@@ -45,6 +48,8 @@ AUDIT_LOG = TableSpec(
 
 ERASURE_REQUESTS = TableSpec(
     name="ops.erasure_requests",
+    key=("request_id",),
+    accepted={"status": values(ErasureStatus)},
     grain="one row per erasure request (ids only as SHA-256 of their pseudonym; raw ids "
     "AES-encrypted until the request is done)",
     schema=T.StructType(
@@ -67,6 +72,8 @@ ERASURE_REQUESTS = TableSpec(
 
 SUPPRESSION = TableSpec(
     name="ops.erasure_suppression",
+    key=("id_sha", "kind"),
+    accepted={"kind": values(SuppressionKind)},
     grain="one row per erased id (sha256 of its pseudonym): later events are dropped at bronze",
     schema=T.StructType(
         [

@@ -9,6 +9,8 @@ from behavior_lake.lake.base import TableSpec
 
 USER_SEGMENTS = TableSpec(
     name="gold.user_segments",
+    key=("person_id", "as_of_date"),
+    cluster_by="person_id",
     grain="one row per person per as_of_date (scored by the champion segmentation model)",
     partition_by=("as_of_date",),
     schema=T.StructType(
@@ -26,6 +28,7 @@ USER_SEGMENTS = TableSpec(
 
 SEGMENT_DRIFT = TableSpec(
     name="ops.segment_drift",
+    key=("as_of_date", "model_name", "model_version"),
     grain="one row per scored as_of_date and model version",
     schema=T.StructType(
         [
@@ -50,6 +53,8 @@ def _scores_spec(name: str, grain: str) -> TableSpec:
     return TableSpec(
         name=name,
         grain=grain,
+        key=("person_id", "as_of_date"),
+        cluster_by="person_id",
         partition_by=("as_of_date",),
         schema=T.StructType(
             [
@@ -77,6 +82,7 @@ CHURN_SCORES_SHADOW = _scores_spec(
 
 SHADOW_COMPARISON = TableSpec(
     name="ops.shadow_comparison",
+    key=("as_of_date", "model_name", "champion_version", "challenger_version"),
     grain="one row per scored as_of_date with a challenger in shadow mode",
     schema=T.StructType(
         [
@@ -95,6 +101,7 @@ SHADOW_COMPARISON = TableSpec(
 
 MODEL_MONITORING = TableSpec(
     name="ops.model_monitoring",
+    key=("as_of_date", "model_name", "model_version"),
     grain="one row per scored as_of_date and model version whose labels matured",
     schema=T.StructType(
         [
@@ -116,6 +123,7 @@ MODEL_MONITORING = TableSpec(
 
 SCORING_REJECTS = TableSpec(
     name="ops.scoring_rejects",
+    key=("person_id", "as_of_date", "model_name", "model_version"),
     grain="one row per person and as_of_date whose feature row could not be scored",
     schema=T.StructType(
         [

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from behavior_lake.contracts.codes import RunStatus, SlaKind, values
 from behavior_lake.contracts.tables import register
 from behavior_lake.lake.base import TableSpec
 
 JOB_RUNS = TableSpec(
     name="ops.job_runs",
+    key=("run_id",),
+    accepted={"status": values(RunStatus)},
     grain="one row per job run (failures included)",
     schema=T.StructType(
         [
@@ -29,6 +32,8 @@ JOB_RUNS = TableSpec(
 
 SLA_BREACHES = TableSpec(
     name="ops.sla_breaches",
+    key=("pipeline_run_id", "task", "kind"),
+    accepted={"kind": values(SlaKind)},
     grain="one row per SLA breach of a pipeline task (duration or output staleness)",
     schema=T.StructType(
         [

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from behavior_lake.contracts.codes import (
+    ArrivalSource,
+    LinkMethod,
+    MessageType,
+    RejectReason,
+    values,
+)
 from behavior_lake.contracts.tables import register
-from behavior_lake.contracts.taxonomy import Taxonomy
+from behavior_lake.contracts.taxonomy import Taxonomy, properties_type
 from behavior_lake.lake.base import TableSpec
 
 EVENTS = "silver.events"
 
 
 def silver_events_spec(taxonomy: Taxonomy) -> TableSpec:
-    from behavior_lake.silver.conform import properties_type
-
     return TableSpec(
         name=EVENTS,
         grain="one row per accepted event (unique message_id)",
+        key=("message_id",),
+        cluster_by="person_id",
+        accepted={
+            "event_type": values(MessageType),
+            "arrival_source": values(ArrivalSource),
+        },
         partition_by=("event_date",),
         schema=T.StructType(
             [
@@ -56,6 +67,9 @@ def silver_events_spec(taxonomy: Taxonomy) -> TableSpec:
 
 REJECTS = TableSpec(
     name="silver.rejects",
+    key=("message_id", "reason"),
+    cluster_by="person_id",
+    accepted={"reason": values(RejectReason)},
     grain="one row per bronze event rejected by silver validation (reason code)",
     partition_by=("event_date",),
     schema=T.StructType(
@@ -76,6 +90,8 @@ REJECTS = TableSpec(
 
 IDENTITY_MAP = TableSpec(
     name="silver.identity_map",
+    key=("anonymous_id_hash",),
+    accepted={"method": values(LinkMethod)},
     grain="one row per linked anonymous id (hashed)",
     schema=T.StructType(
         [
@@ -91,6 +107,8 @@ IDENTITY_MAP = TableSpec(
 
 SESSIONS = TableSpec(
     name="silver.sessions",
+    key=("session_id",),
+    cluster_by="person_id",
     grain="one row per session (inactivity timeout per person, across devices)",
     partition_by=("session_date",),
     schema=T.StructType(
@@ -117,6 +135,7 @@ SESSIONS = TableSpec(
 
 SILVER_BATCHES = TableSpec(
     name="ops.silver_batches",
+    key=("ingest_batch_id",),
     grain="one row per bronze ingest batch processed into silver",
     schema=T.StructType(
         [

@@ -1,19 +1,25 @@
-"""Every declared table: schema, partitioning and grain ("one row per ...").
+"""Every static table spec: schema, partitioning, key and grain ("one row per ...").
 
-Layers add their specs with `register`; the Lake creates declared tables on first
-write and checks every write against them.
+Contract modules add their specs with `register` at import; `TABLES` is the read-only
+view. Specs that depend on configuration are built by `behavior_lake.catalog`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from behavior_lake.lake.base import TableSpec
 
-TABLES: dict[str, TableSpec] = {}
+_REGISTERED: dict[str, TableSpec] = {}
+TABLES: Mapping[str, TableSpec] = MappingProxyType(_REGISTERED)
 
 
 def register(*specs: TableSpec) -> None:
     for spec in specs:
-        TABLES[spec.name] = spec
+        if spec.name in _REGISTERED and _REGISTERED[spec.name] != spec:
+            raise ValueError(f"table {spec.name} is registered twice with different specs")
+        _REGISTERED[spec.name] = spec
 
 
 def _load_all() -> None:

@@ -11,9 +11,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from behavior_lake.config import ConfigError
+from behavior_lake.contracts.codes import MessageType, values
 
 PROPERTY_TYPES = ("string", "integer", "number", "boolean", "object", "array")
-MESSAGE_TYPES = ("track", "page", "screen", "identify", "alias")
+MESSAGE_TYPES = values(MessageType)
 # page/screen messages are named like track events so one taxonomy covers them.
 TYPE_EVENT_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
 _EVENT_KEYS = {"type", "category", "schema_version", "required", "optional", "description"}
@@ -185,3 +186,33 @@ def _property(decl: object, key: str, required: bool) -> tuple[str, tuple[str, s
     if not required and policy[0] == "reject":
         raise ConfigError(f"{key}.on_missing: only a required property can reject when missing")
     return str(typ), (policy[0], policy[1])
+
+
+# ----------------------------------------------------------------------------- typing
+
+SPARK_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "integer": T.LongType(),
+    "number": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "object": T.StringType(),
+    "array": T.StringType(),
+}
+
+
+def property_types(taxonomy: Taxonomy) -> dict[str, str]:
+    """One type per declared property name across events (string when they disagree)."""
+    out: dict[str, str] = {}
+    for e in taxonomy.events.values():
+        for name, typ in e.properties.items():
+            if name in out and out[name] != typ:
+                out[name] = "number" if {out[name], typ} == {"integer", "number"} else "string"
+            else:
+                out.setdefault(name, typ)
+    return dict(sorted(out.items()))
+
+
+def properties_type(taxonomy: Taxonomy) -> T.StructType:
+    return T.StructType(
+        [T.StructField(n, SPARK_TYPES[t]) for n, t in property_types(taxonomy).items()]
+    )

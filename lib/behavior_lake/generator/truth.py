@@ -7,7 +7,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from behavior_lake.silver.pseudonym import user_person_id
+from behavior_lake.privacy.pseudonym import user_person_id
 
 
 def truth_persons(spark: SparkSession, truth_root: str, pseudonym_key: str) -> DataFrame:

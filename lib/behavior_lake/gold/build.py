@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
@@ -20,24 +19,25 @@ from behavior_lake.contracts.gold import (
     PATH_VOCABULARY,
     PATHS,
     RETENTION_COHORTS,
+    USER_FEATURES,
 )
+from behavior_lake.contracts.silver import EVENTS, SESSIONS
 from behavior_lake.contracts.taxonomy import Taxonomy
-from behavior_lake.gold.features import (
-    build_user_features,
+from behavior_lake.gold.feature_build import build_user_features
+from behavior_lake.gold.feature_defs import (
     catalog_rows,
+    categories,
     feature_defs,
-    feature_drift,
-    learn_vocabulary,
-    session_ngrams,
     user_features_spec,
 )
+from behavior_lake.gold.feature_drift import feature_drift
+from behavior_lake.gold.feature_inputs import learn_vocabulary, session_ngrams
 from behavior_lake.gold.kpis import daily_kpis
 from behavior_lake.gold.reports import check_funnels, funnels, paths, retention_cohorts
-from behavior_lake.lake import Lake, LakeError
-from behavior_lake.spark import persist_large
+from behavior_lake.lake import Lake, LakeError, TableSpec, Where
+from behavior_lake.spark import cache_scope, persist_large
 
 log = logging.getLogger(__name__)
-USER_FEATURES = "gold.user_features"
 EVENT_COLS = (
     "message_id",
     "person_id",
@@ -51,18 +51,10 @@ EVENT_COLS = (
 )
 
 
-def categories(taxonomy: Taxonomy) -> list[str]:
-    return sorted({e.category for e in taxonomy.events.values()})
-
-
-def _dates_sql(dates: Sequence[date]) -> str:
-    return ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
-
-
 def last_event_date(lake: Lake) -> date | None:
-    if not lake.exists("silver.events"):
+    if not lake.exists(EVENTS):
         return None
-    return lake.read("silver.events").agg(F.max("event_date")).first()[0]
+    return lake.read(EVENTS).agg(F.max("event_date")).first()[0]
 
 
 def resolve_as_of(
@@ -135,47 +127,68 @@ def build_features(
     *,
     relearn_vocabulary: bool = False,
 ) -> FeatureStats:
+    """Plan (the feature columns against the table) -> read the event columns once ->
+    vocabulary, features, catalog -> replace the snapshots -> drift."""
     cfg = settings.gold.features
     stats = FeatureStats(as_of_dates=sorted(set(as_of)))
     cats = categories(taxonomy)
     defs = feature_defs(cfg, cats)
-    spec = user_features_spec(defs)
-    lake.specs[spec.name] = spec
+    spec = lake.declared(USER_FEATURES, user_features_spec(defs))
     stats.features = len(defs)
     if not stats.as_of_dates:
         log.warning("silver.events is empty or missing: no feature snapshot to build")
         return stats
-    evolve = False
-    if lake.exists(spec.name):
-        have = set(lake.schema(spec.name).fieldNames())
-        gone = sorted(have - set(spec.schema.fieldNames()))
-        if gone:
-            raise LakeError(
-                f"{spec.name} has columns the configured features no longer produce "
-                f"({', '.join(gone[:5])}{'...' if len(gone) > 5 else ''}): the taxonomy or "
-                f"gold.features changed. Move {lake.path(spec.name)} aside and rerun to "
-                "rebuild the snapshots you need"
-            )
-        evolve = bool(set(spec.schema.fieldNames()) - have)  # new features: added columns
+    evolve = _features_evolve(lake, spec)
     for name in (PATH_VOCABULARY.name, CATALOG.name, DRIFT.name):
         lake.ensure(name)
     t0 = time.monotonic()
-    events = lake.read("silver.events").select(*EVENT_COLS)
-    events = events.filter(F.col("event_date") < F.lit(max(stats.as_of_dates)))
-    events = persist_large(events, settings)
-    sessions = lake.read("silver.sessions")
-    n_events = events.count()
-    log.info(
-        "features: %d snapshot(s) %s..%s over %d events, %d features",
-        len(stats.as_of_dates),
-        stats.as_of_dates[0],
-        stats.as_of_dates[-1],
-        n_events,
-        len(defs),
-    )
-    ngrams = session_ngrams(events, cfg.path_ngram_sizes).persist(StorageLevel.MEMORY_AND_DISK)
+    where = Where.isin("as_of_date", stats.as_of_dates)
+    with cache_scope(settings) as caches:
+        events = lake.read(EVENTS).select(*EVENT_COLS)
+        events = caches.large(events.filter(F.col("event_date") < F.lit(max(stats.as_of_dates))))
+        n_events = events.count()
+        log.info(
+            "features: %d snapshot(s) %s..%s over %d events, %d features",
+            len(stats.as_of_dates), stats.as_of_dates[0], stats.as_of_dates[-1], n_events,
+            len(defs),
+        )  # fmt: skip
+        ngrams = caches.keep(session_ngrams(events, cfg.path_ngram_sizes))
+        vocab = _vocabulary(lake, ngrams, stats, cfg, relearn_vocabulary)
+        feats = build_user_features(
+            events, lake.read(SESSIONS.name), vocab, stats.as_of_dates, cfg, cats, ngrams=ngrams
+        ).select(*spec.schema.fieldNames())
+        lake.ensure(spec.name)
+        stats.rows = lake.overwrite(spec.name, feats, where=where, evolve=evolve).rows_written
+        log.info(
+            "features: wrote %d rows for %d snapshot(s) in %.1fs",
+            stats.rows, len(stats.as_of_dates), time.monotonic() - t0,
+        )  # fmt: skip
+        lake.overwrite(CATALOG.name, catalog_rows(lake.spark, defs, cfg.owner))
+    _drift(lake, settings, defs, stats, where)
+    return stats
+
+
+def _features_evolve(lake: Lake, spec: TableSpec) -> bool:
+    """True when the configured features add columns to the table; an error when they
+    drop some (the taxonomy or gold.features changed under existing snapshots)."""
+    if not lake.exists(spec.name):
+        return False
+    have = set(lake.schema(spec.name).fieldNames())
+    gone = sorted(have - set(spec.schema.fieldNames()))
+    if gone:
+        raise LakeError(
+            f"{spec.name} has columns the configured features no longer produce "
+            f"({', '.join(gone[:5])}{'...' if len(gone) > 5 else ''}): the taxonomy or "
+            f"gold.features changed. Move {lake.path(spec.name)} aside and rerun to "
+            "rebuild the snapshots you need"
+        )
+    return bool(set(spec.schema.fieldNames()) - have)  # new features: added columns
+
+
+def _vocabulary(lake: Lake, ngrams, stats: FeatureStats, cfg, relearn: bool):
+    """gold.path_vocabulary, learned first when it is empty or `relearn`."""
     vocab = lake.read(PATH_VOCABULARY.name)
-    if relearn_vocabulary or vocab.limit(1).count() == 0:
+    if relearn or vocab.limit(1).count() == 0:
         lo = min(stats.as_of_dates)
         start = lo - timedelta(days=cfg.path_training_days)
         learned = learn_vocabulary(ngrams, start, lo, cfg)
@@ -184,27 +197,10 @@ def build_features(
         vocab = lake.read(PATH_VOCABULARY.name)
         log.info("features: learned the click-path vocabulary on [%s, %s)", start, lo)
     stats.vocabulary_size = vocab.count()
-    feats = build_user_features(
-        events, sessions, vocab, stats.as_of_dates, cfg, cats, ngrams=ngrams
-    ).select(*spec.schema.fieldNames())
-    where = f"as_of_date IN ({_dates_sql(stats.as_of_dates)})"
-    lake.ensure(spec.name)
-    res = lake.overwrite(spec.name, feats, where=where, evolve=evolve)
-    stats.rows = res.rows_written
-    log.info(
-        "features: wrote %d rows for %d snapshot(s) in %.1fs",
-        stats.rows,
-        len(stats.as_of_dates),
-        time.monotonic() - t0,
-    )
-    lake.overwrite(CATALOG.name, catalog_rows(lake.spark, defs, cfg.owner))
-    events.unpersist()
-    ngrams.unpersist()
-    _drift(lake, settings, defs, stats, where)
-    return stats
+    return vocab
 
 
-def _drift(lake: Lake, settings: Settings, defs, stats: FeatureStats, where: str) -> None:
+def _drift(lake: Lake, settings: Settings, defs, stats: FeatureStats, where: Where) -> None:
     table = lake.read(USER_FEATURES)
     have = sorted(r[0] for r in table.select("as_of_date").distinct().collect())
     pairs = []
@@ -245,8 +241,8 @@ def build_reports(lake: Lake, settings: Settings, taxonomy: Taxonomy) -> ReportS
                 "snake_case taxonomy event name"
             )
     stats = ReportStats()
-    events = persist_large(lake.read("silver.events").select(*EVENT_COLS), settings)
-    sessions = lake.read("silver.sessions")
+    events = persist_large(lake.read(EVENTS).select(*EVENT_COLS), settings)
+    sessions = lake.read(SESSIONS.name)
     outputs = [
         (DAILY_KPIS, lambda: daily_kpis(events, sessions)),
         (

@@ -39,18 +39,21 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.config import Settings
+from behavior_lake.contracts.bronze import BRONZE_EVENTS, BRONZE_QUARANTINE
 from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPPRESSION
+from behavior_lake.contracts.silver import IDENTITY_MAP
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
 from behavior_lake.lake.base import local_file_path
 from behavior_lake.ops import lease
-from behavior_lake.silver.pseudonym import JUNK_IDS, anon_hash, user_person_id
+from behavior_lake.privacy.fields import decrypt_string, encrypt, raw_field
+from behavior_lake.privacy.pseudonym import JUNK_IDS, anon_hash, user_person_id
 
 log = logging.getLogger(__name__)
 # Tables never erased from: the evidence of erasure itself.
 KEEP = {ERASURE_REQUESTS.name, SUPPRESSION.name, AUDIT_LOG.name}
-RAW_TABLES = ("bronze.events", "bronze.quarantine")
+RAW_TABLES = (BRONZE_EVENTS.name, BRONZE_QUARANTINE.name)
 
 
 def _key(settings: Settings) -> Column:
@@ -81,12 +84,8 @@ def file_requests(
         F.when(F.col("a").isNotNull(), F.sha2(anon_hash(F.col("a"), pk), 256)).alias(
             "anonymous_id_sha"
         ),
-        F.when(F.col("u").isNotNull(), F.aes_encrypt(F.col("u"), key, F.lit("GCM"))).alias(
-            "user_id_enc"
-        ),
-        F.when(F.col("a").isNotNull(), F.aes_encrypt(F.col("a"), key, F.lit("GCM"))).alias(
-            "anonymous_id_enc"
-        ),
+        F.when(F.col("u").isNotNull(), encrypt(F.col("u"), key)).alias("user_id_enc"),
+        F.when(F.col("a").isNotNull(), encrypt(F.col("a"), key)).alias("anonymous_id_enc"),
         F.current_timestamp().alias("requested_at"),
         F.lit("pending").alias("status"),
         F.lit(None).cast("timestamp").alias("processed_at"),
@@ -127,8 +126,8 @@ def resolve(lake: Lake, settings: Settings, req) -> Subject:
     for raw in (req["user_id"], req["anonymous_id"]):
         if raw:
             s.raw_ids.add(raw)
-    if lake.exists("silver.identity_map"):
-        m = lake.read("silver.identity_map")
+    if lake.exists(IDENTITY_MAP.name):
+        m = lake.read(IDENTITY_MAP.name)
         linked = m.filter(
             F.col("person_id").isin(list(s.persons))
             | F.col("anonymous_id_hash").isin(list(s.anons))
@@ -169,12 +168,6 @@ def check_subject_id(raw_id: str | None, what: str) -> str:
     return raw_id
 
 
-def raw_field(name: str) -> Column:
-    """A top-level id from a raw line, also when the line is truncated or not JSON."""
-    found = F.regexp_extract(F.col("raw_line"), '"' + name + r'"\s*:\s*"([^"]*)"', 1)
-    return F.coalesce(F.get_json_object("raw_line", f"$.{name}"), F.when(found != "", found))
-
-
 def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Column | None:
     """Rows of `table` about the subject (None: the table holds no subject ids)."""
     persons, anons = list(subj.persons) or [""], list(subj.anons) or [""]
@@ -192,7 +185,7 @@ def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Co
             anon_hash(prev, key).isin(anons),
             user_person_id(prev, key).isin(persons),
         ]
-        if table == "bronze.quarantine" and subj.raw_ids:
+        if table == BRONZE_QUARANTINE.name and subj.raw_ids:
             # lines that do not parse: the known raw ids as whole JSON id values, never
             # as substrings (an id "42" must not match "1422" or a price of 42)
             for raw in subj.raw_ids:
@@ -210,15 +203,12 @@ def predicate(table: str, columns: Sequence[str], subj: Subject, key: str) -> Co
     return out
 
 
-# Tables whose spec is built at run time (from the taxonomy / feature config), so they are
-# not in the static registry.
-DYNAMIC = ("silver.events", "gold.user_features")
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 def known_tables(lake: Lake) -> set[str]:
-    """Declared tables, run-time ones, and every Delta table found under a local root."""
-    names = set(lake.specs) | set(DYNAMIC)
+    """The catalog's tables and every Delta table found under a local root."""
+    names = set(lake.specs)
     root = lake.root.removeprefix("file://")
     if "://" not in root and os.path.isdir(root):
         for layer in os.listdir(root):
@@ -276,7 +266,7 @@ def _pending(lake: Lake, settings: Settings) -> list:
     key = _key(settings)
     pk = settings.privacy.pseudonym_key
     reqs = lake.read(ERASURE_REQUESTS.name).filter(F.col("status") == "pending")
-    dec = lambda c: F.aes_decrypt(F.col(c), key, F.lit("GCM")).cast("string")  # noqa: E731
+    dec = lambda c: decrypt_string(F.col(c), key)  # noqa: E731
     raw = reqs.select(
         "request_id",
         dec("user_id_enc").alias("user_id"),
@@ -292,6 +282,8 @@ def _pending(lake: Lake, settings: Settings) -> list:
 
 
 def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[ErasureResult]:
+    """Every pending request at once: delete from every table (one rewrite each), purge
+    and vacuum what was touched, verify nothing is left, suppress the ids, close."""
     pk = settings.privacy.pseudonym_key
     reqs = _pending(lake, settings)
     if not reqs:
@@ -301,21 +293,45 @@ def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[Erasure
     log.info("erasure: %d pending request(s) over %d table(s)", len(reqs), len(tables))
     subjects = [resolve(lake, settings, r) for r in reqs]
     results = {s.request_id: ErasureResult(s.request_id, "done") for s in subjects}
-    touched: set[str] = set()
-    deleted = 0
     events: list[AuditEvent] = []
-    # all pending subjects at once: one rewrite per table
     union = Subject("all")
     for s in subjects:
         union.persons |= s.persons
         union.anons |= s.anons
         union.raw_ids |= s.raw_ids
+    touched, deleted = _delete_subject_rows(lake, tables, union, pk, results, events)
+    files = _purge_and_vacuum(lake, settings, run_id, touched, events)
+    problems = verify(lake, union, [(n, c) for n, c in tables if n in touched], pk)
+    for r in results.values():
+        r.files_removed = files
+        r.rows_deleted = sum(r.per_table.values())
+        if problems:
+            r.status, r.detail = "failed", "; ".join(problems)[:2000]
+    _suppress(lake, subjects)
+    _close(lake, settings, results, sorted(touched))
+    verdict = "verified" if not problems else "; ".join(problems)
+    events.append(AuditEvent("erasure", None, deleted, f"{len(results)} request(s): {verdict}"))
+    audit(lake, settings.governance.actor, run_id, events)
+    return list(results.values())
+
+
+def _delete_subject_rows(
+    lake: Lake,
+    tables: list[tuple[str, list[str]]],
+    union: Subject,
+    pk: str,
+    results: dict[str, ErasureResult],
+    events: list[AuditEvent],
+) -> tuple[set[str], int]:
+    """Delete every row about the subjects (all pending at once: one rewrite per table);
+    the tables touched and the rows deleted."""
+    touched: set[str] = set()
+    deleted = 0
     for i, (name, cols) in enumerate(tables, start=1):
         cond = predicate(name, cols, union, pk)
         if cond is None:
             continue
-        res = lake.delete(name, cond)
-        n = res.rows_deleted or 0
+        n = lake.delete(name, cond).rows_deleted or 0
         log.info("[%d/%d] erasure: %s: %d row(s) deleted", i, len(tables), name, n)
         if n:
             deleted += n
@@ -323,9 +339,16 @@ def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[Erasure
             events.append(AuditEvent("erase_rows", name, n, ",".join(sorted(results))))
             for r in results.values():
                 r.per_table[name] = n  # one rewrite serves every pending request
+    return touched, deleted
+
+
+def _purge_and_vacuum(
+    lake: Lake, settings: Settings, run_id: str, touched: set[str], events: list[AuditEvent]
+) -> int:
+    """Make the deleted rows leave the disk; the files removed."""
     files = 0
     # Files younger than any other running job may be its uncommitted writes: keep them
-    # (the verification below then reports leftovers, and the request is retried).
+    # (the verification then reports leftovers, and the request is retried).
     keep_hours = math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id) * 100) / 100
     if keep_hours:
         log.warning(
@@ -338,24 +361,7 @@ def process_pending(lake: Lake, settings: Settings, run_id: str) -> list[Erasure
         removed, _ = vacuum_measured(lake, name, keep_hours)
         files += removed
         events.append(AuditEvent("erase_vacuum", name, removed, "retention 0 h after erasure"))
-    problems = verify(lake, union, [(n, c) for n, c in tables if n in touched], pk)
-    for r in results.values():
-        r.files_removed = files
-        r.rows_deleted = sum(r.per_table.values())
-        if problems:
-            r.status, r.detail = "failed", "; ".join(problems)[:2000]
-    _suppress(lake, subjects)
-    _close(lake, settings, results, sorted(touched))
-    events.append(
-        AuditEvent(
-            "erasure",
-            None,
-            deleted,
-            f"{len(results)} request(s): " + ("verified" if not problems else "; ".join(problems)),
-        )
-    )
-    audit(lake, settings.governance.actor, run_id, events)
-    return list(results.values())
+    return files
 
 
 def _suppress(lake: Lake, subjects: Sequence[Subject]) -> None:

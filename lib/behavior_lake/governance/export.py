@@ -18,9 +18,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
+from behavior_lake.contracts.gold import USER_FEATURES
+from behavior_lake.contracts.ml import USER_SEGMENTS
+from behavior_lake.contracts.silver import EVENTS
 from behavior_lake.governance.erasure import Subject, check_subject_id, resolve, subject_rows
 from behavior_lake.lake import Lake
-from behavior_lake.silver.pseudonym import user_person_id
+from behavior_lake.privacy.pseudonym import user_person_id
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +126,14 @@ def country_of(locale: F.Column) -> F.Column:
 def segment_country_report(lake: Lake, as_of: date | None = None) -> DataFrame:
     """Per segment and country at a snapshot: persons and their behaviour (person-level
     rows joined, then aggregated)."""
-    seg = lake.read("gold.user_segments")
+    seg = lake.read(USER_SEGMENTS.name)
     day = as_of or seg.agg(F.max("as_of_date")).first()[0]
     if day is None:
         raise ValueError("gold.user_segments is empty: run assign_segments first")
     seg = seg.filter(F.col("as_of_date") == F.lit(day))
-    feats = lake.read("gold.user_features").filter(F.col("as_of_date") == F.lit(day))
+    feats = lake.read(USER_FEATURES).filter(F.col("as_of_date") == F.lit(day))
     locale = (
-        lake.read("silver.events")
+        lake.read(EVENTS)
         .filter(F.col("event_date") < F.lit(day))
         .groupBy("person_id")
         .agg(F.max_by(F.col("context")["locale"], F.col("event_ts")).alias("locale"))

@@ -12,7 +12,8 @@ from pyspark.sql import types as T
 
 from behavior_lake.config import Settings
 from behavior_lake.contracts.governance import RETENTION_RUNS
-from behavior_lake.lake import Lake
+from behavior_lake.contracts.silver import EVENTS
+from behavior_lake.lake import Lake, Where
 from behavior_lake.lake.base import spec_rows
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def reference_date(
             )
         return today
     if settings.retention.reference == "data":
-        if lake.exists("silver.events"):
-            last = lake.read("silver.events").agg(F.max("event_date")).first()[0]
+        if lake.exists(EVENTS):
+            last = lake.read(EVENTS).agg(F.max("event_date")).first()[0]
             if last is not None:
                 if last + timedelta(days=1) > latest:
                     log.warning(
@@ -135,6 +136,8 @@ def enforce_retention(
     tables: list[str] | None = None,
     force: bool = False,
 ) -> list[TableRetention]:
+    """Plan (reference date, tables, the share guard) -> delete and vacuum per table ->
+    record the run in ops.retention_runs."""
     check_rules(lake, settings)
     ref = reference_date(lake, settings, today)
     rules = settings.retention.tables
@@ -157,45 +160,12 @@ def enforce_retention(
     out = []
     for i, table in enumerate(names, start=1):
         rule = rules[table]
-        cutoff = ref - timedelta(days=rule.days)
-        tr = TableRetention(table, rule.column, rule.days, cutoff)
+        tr = TableRetention(table, rule.column, rule.days, ref - timedelta(days=rule.days))
+        step = f"[{i}/{len(names)}] {table}"
         if not lake.exists(table):
-            log.info("[%d/%d] %s: table does not exist yet", i, len(names), table)
+            log.info("%s: table does not exist yet", step)
             continue
-        # SQL text: the delta-rs engine recognizes a partition-column comparison in it
-        # and deletes whole files without reading them
-        where = f"`{rule.column}` < DATE'{cutoff.isoformat()}'"
-        if dry_run:
-            tr.rows_deleted = lake.read(table).filter(F.expr(where)).count()
-            log.info(
-                "[%d/%d] %s: DRY RUN: %d row(s) with %s < %s would be deleted",
-                i,
-                len(names),
-                table,
-                tr.rows_deleted,
-                rule.column,
-                cutoff,
-            )
-        else:
-            res = lake.delete(table, where)
-            tr.rows_deleted = res.rows_deleted or 0
-            tr.metadata_only = res.extra.get("metadata_only") if res.extra else None
-            if tr.rows_deleted:
-                lake.purge(table)  # rows only marked deleted would outlive the vacuum
-            tr.files_removed, tr.bytes_freed = vacuum_measured(
-                lake, table, settings.retention.vacuum_retention_hours
-            )
-            log.info(
-                "[%d/%d] %s: deleted %d row(s) before %s%s; vacuum removed %d file(s) (%s bytes)",
-                i,
-                len(names),
-                table,
-                tr.rows_deleted,
-                cutoff,
-                " (metadata only)" if tr.metadata_only else "",
-                tr.files_removed,
-                tr.bytes_freed,
-            )
+        _apply(lake, settings, tr, dry_run, step)
         out.append(tr)
     rows = [
         (
@@ -204,7 +174,32 @@ def enforce_retention(
         )
         for t in out
     ]  # fmt: skip
-    if rows:
-        if not dry_run:
-            lake.append(RETENTION_RUNS.name, spec_rows(lake.spark, RETENTION_RUNS, rows, "run_at"))
+    if rows and not dry_run:
+        lake.append(RETENTION_RUNS.name, spec_rows(lake.spark, RETENTION_RUNS, rows, "run_at"))
     return out
+
+
+def _apply(lake: Lake, settings: Settings, tr: TableRetention, dry_run: bool, step: str) -> None:
+    """Delete one table's expired rows (or count them: dry run), purge, vacuum."""
+    # on a partition column, whole files are dropped without being read
+    where = Where.lt(tr.column, tr.cutoff)
+    if dry_run:
+        tr.rows_deleted = lake.read(tr.table).filter(where.column()).count()
+        log.info(
+            "%s: DRY RUN: %d row(s) with %s < %s would be deleted",
+            step, tr.rows_deleted, tr.column, tr.cutoff,
+        )  # fmt: skip
+        return
+    res = lake.delete(tr.table, where)
+    tr.rows_deleted = res.rows_deleted or 0
+    tr.metadata_only = res.extra.get("metadata_only") if res.extra else None
+    if tr.rows_deleted:
+        lake.purge(tr.table)  # rows only marked deleted would outlive the vacuum
+    tr.files_removed, tr.bytes_freed = vacuum_measured(
+        lake, tr.table, settings.retention.vacuum_retention_hours
+    )
+    log.info(
+        "%s: deleted %d row(s) before %s%s; vacuum removed %d file(s) (%s bytes)",
+        step, tr.rows_deleted, tr.cutoff, " (metadata only)" if tr.metadata_only else "",
+        tr.files_removed, tr.bytes_freed,
+    )  # fmt: skip

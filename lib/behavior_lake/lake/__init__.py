@@ -1,4 +1,5 @@
-"""The Lake port and its engines; `open_lake` picks one from config."""
+"""The Lake port and its engines (`make_lake`); `behavior_lake.catalog.open_lake` opens
+the configured one over the catalog."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
-from behavior_lake.config import Settings
 from behavior_lake.lake.base import (
     Lake,
     LakeError,
@@ -16,6 +16,7 @@ from behavior_lake.lake.base import (
     TableSpec,
     WriteResult,
 )
+from behavior_lake.lake.where import Where
 from behavior_lake.spark import delta_spark_available
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,10 @@ __all__ = [
     "SchemaMismatchError",
     "TableNotFoundError",
     "TableSpec",
+    "Where",
     "WriteResult",
     "choose_engine",
     "make_lake",
-    "open_lake",
 ]
 
 
@@ -66,24 +67,4 @@ def make_lake(
         return DeltaRsLake(spark, root, specs)
     raise LakeError(
         f"lake.engine: unknown engine {engine!r}; expected auto, delta-rs or delta-spark"
-    )
-
-
-def open_lake(spark: SparkSession, settings: Settings) -> Lake:
-    """The Lake for these settings, with every declared table spec registered."""
-    from behavior_lake.contracts.tables import TABLES
-
-    engine = choose_engine(spark, settings.lake.engine)
-    why = ""
-    if engine == "delta-rs" and settings.lake.engine == "auto":
-        why = "; the Delta JVM classes are not loadable in this session"
-    log.info(
-        "lake engine: %s (lake.engine=%s%s), root %s",
-        engine,
-        settings.lake.engine,
-        why,
-        settings.lake.root,
-    )
-    return make_lake(
-        spark, settings.lake.root, engine, TABLES, deletion_vectors=settings.lake.deletion_vectors
     )

@@ -14,12 +14,15 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from behavior_lake.lake.where import Where
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +43,41 @@ class SchemaMismatchError(LakeError):
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table's contract: name, schema, partitioning and what one row is."""
+    """A table's contract: name, schema, partitioning, what one row is and the columns
+    that identify it.
+
+    `key`: the columns unique and not null in every row (the grain as columns; tested
+    over every table of the demo lake). A table whose rows have no identity (raw lines,
+    duplicates included) leaves `key` empty and says why in `unkeyed`.
+    `cluster_by`: the column rows are laid out by within a partition (files hold
+    contiguous ranges of it), or None.
+    `accepted`: columns restricted to a set of values (status and reason codes).
+    """
 
     name: str
     schema: T.StructType
     partition_by: tuple[str, ...] = ()
     grain: str = ""
     description: str = ""
+    key: tuple[str, ...] = ()
+    unkeyed: str = ""
+    cluster_by: str | None = None
+    accepted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_table_name(self.name)
-        missing = [c for c in self.partition_by if c not in self.schema.fieldNames()]
-        if missing:
-            raise ValueError(f"{self.name}: partition column(s) {missing} not in schema")
+        names = self.schema.fieldNames()
+        for what, cols in (
+            ("partition", self.partition_by),
+            ("key", self.key),
+            ("accepted-values", tuple(self.accepted)),
+            ("cluster", (self.cluster_by,) if self.cluster_by else ()),
+        ):
+            missing = [c for c in cols if c not in names]
+            if missing:
+                raise ValueError(f"{self.name}: {what} column(s) {missing} not in schema")
+        if bool(self.key) == bool(self.unkeyed):
+            raise ValueError(f"{self.name}: declare either key columns or why it has none")
 
 
 @dataclass
@@ -166,7 +191,12 @@ class Lake(ABC):
     ) -> None:
         self.spark = spark
         self.root = root.rstrip("/")
-        self.specs: dict[str, TableSpec] = dict(specs or {})
+        self._specs: Mapping[str, TableSpec] = MappingProxyType(dict(specs or {}))
+
+    @property
+    def specs(self) -> Mapping[str, TableSpec]:
+        """The catalog this Lake was opened with (read-only)."""
+        return self._specs
 
     # ------------------------------------------------------------------ naming
     def path(self, table: str) -> str:
@@ -176,6 +206,23 @@ class Lake(ABC):
 
     def spec(self, table: str) -> TableSpec | None:
         return self.specs.get(table)
+
+    def declared(self, table: str, expected: TableSpec | None = None) -> TableSpec:
+        """The catalog's spec of `table`; with `expected`, also check the catalog was
+        resolved from the same configuration (taxonomy, feature settings)."""
+        spec = self.specs.get(table)
+        if spec is None:
+            raise TableNotFoundError(
+                f"table {table} is not in this Lake's catalog: open the Lake with "
+                "behavior_lake.catalog.open_lake (or pass catalog.resolve(settings))"
+            )
+        if expected is not None and spec != expected:
+            raise LakeError(
+                f"table {table}: this Lake's catalog was resolved from another configuration "
+                "than the job's (taxonomy or feature settings): "
+                + "; ".join(schema_differences(spec.schema, expected.schema) or ["same schema"])
+            )
+        return spec
 
     def ensure(self, table: str) -> None:
         """Create a declared table if it does not exist yet."""
@@ -211,7 +258,7 @@ class Lake(ABC):
 
     @abstractmethod
     def overwrite(
-        self, table: str, df: DataFrame, *, where: str | None = None, evolve: bool = False
+        self, table: str, df: DataFrame, *, where: Where | None = None, evolve: bool = False
     ) -> WriteResult:
         """Replace the whole table, or only the rows matching `where` (replaceWhere).
 
@@ -241,10 +288,11 @@ class Lake(ABC):
         entities (e.g. persons) without naming them in a SQL predicate."""
 
     @abstractmethod
-    def delete(self, table: str, where: str | Column) -> WriteResult:
-        """Delete the rows matching a SQL predicate or a Column (e.g. built from functions
-        that have no SQL text, like the pseudonym HMAC). Partition-only SQL predicates
-        are metadata-only on delta-rs."""
+    def delete(self, table: str, where: Where | Column) -> WriteResult:
+        """Delete the rows matching a `Where` or a Column (e.g. built from functions that
+        have no SQL text, like the pseudonym HMAC). A `Where` on partition columns only
+        drops whole files without a scan. A Column's literals never reach the
+        transaction log (erasure relies on it); a `Where`'s may."""
 
     @abstractmethod
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
@@ -274,12 +322,12 @@ class Lake(ABC):
         """Absolute paths/URIs of the data files of the current version."""
 
     # ------------------------------------------------------------------ helpers
-    def _check_where(self, df: DataFrame, where: str, table: str) -> None:
+    def _check_where(self, df: DataFrame, where: Where, table: str) -> None:
         """Every row written by overwrite(where=...) must satisfy the predicate."""
-        bad = df.filter(~F.coalesce(F.expr(where), F.lit(False))).limit(1).count()
+        bad = df.filter(~F.coalesce(where.column(), F.lit(False))).limit(1).count()
         if bad:
             raise LakeError(
-                f"overwrite of {table} where {where!r}: some incoming rows do not satisfy "
+                f"overwrite of {table} where {where}: some incoming rows do not satisfy "
                 "the predicate (they would be written outside the replaced range)"
             )
 
@@ -308,25 +356,18 @@ def spec_rows(
 CLUSTER_COLUMN = "person_id"
 
 
-def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFrame:
+def rebalanced_for_write(
+    df: DataFrame, partition_by: Sequence[str], cluster_by: str | None = CLUSTER_COLUMN
+) -> DataFrame:
     """Lay a partitioned table's rows out for the write: few, large files per partition
-    value, each holding a contiguous range of persons when the table has `person_id`.
+    value, each holding a contiguous range of `cluster_by` (the spec's clustering column).
 
-    Without a layout every task writes one file per partition value it holds: tasks x
-    days small files, whatever the data size. A hash rebalance on (day, person) did no
-    better above one task's worth of rows (433-559 files of ~0.5 MB at 4.77M landing
-    lines), and readers pay per file. Range partitioning on (day, person) instead gives
-    each write task a contiguous slice of days and persons, so a day is one file until
-    it is split at a task boundary (files <= days + tasks - 1); adaptive execution
-    coalesces the ranges of small writes. Rows are sorted by the same keys
-    within each task: the writer needs the partition order anyway, and persons stay
-    together inside a file. Range partitioning samples its input once (one extra pass
-    over the write's last stage). Measured at 4.77M landing lines: silver.events 559 ->
-    49 files, a scan of (person_id, event_ts) 0.70 -> 0.27 s, the side-by-side
-    sessionization 3.14 -> 2.58 s, silver_events itself no slower; an erasure now
-    rewrites a day-sized file per day the subject was active (README, Engines).
-
-    Tables without `person_id` are rebalanced by partition value only.
+    Range partitioning on (partition, cluster column) gives each write task a contiguous
+    slice of days and persons, so a day is one file until it is split at a task boundary
+    (files <= days + tasks - 1); adaptive execution coalesces the ranges of small writes,
+    and rows are sorted by the same keys within each task. Method and figures:
+    docs/engines.md. Tables without the clustering column are rebalanced by partition
+    value only; unpartitioned tables are written as they come.
     """
     if not partition_by:
         return df
@@ -334,9 +375,9 @@ def rebalanced_for_write(df: DataFrame, partition_by: Sequence[str]) -> DataFram
     # writes as they come.
     if df.sparkSession.conf.get("spark.sql.adaptive.enabled", "true").lower() != "true":
         return df
-    if CLUSTER_COLUMN not in df.columns or CLUSTER_COLUMN in partition_by:
+    if not cluster_by or cluster_by not in df.columns or cluster_by in partition_by:
         return df.hint("rebalance", *partition_by)
-    keys = [*partition_by, CLUSTER_COLUMN]
+    keys = [*partition_by, cluster_by]
     return df.repartitionByRange(*keys).sortWithinPartitions(*keys)
 
 

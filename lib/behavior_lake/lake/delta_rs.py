@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import time
 import uuid
@@ -34,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from behavior_lake.lake.base import (
+    CLUSTER_COLUMN,
     Lake,
     LakeError,
     SchemaMismatchError,
@@ -45,6 +45,7 @@ from behavior_lake.lake.base import (
     rebalanced_for_write,
     schema_differences,
 )
+from behavior_lake.lake.where import Where
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class DeltaRsLake(Lake):
         return self._commit(table, dt, adds, [], "append")
 
     def overwrite(
-        self, table: str, df: DataFrame, *, where: str | None = None, evolve: bool = False
+        self, table: str, df: DataFrame, *, where: Where | None = None, evolve: bool = False
     ) -> WriteResult:
         dt = self._prepare(table, df, evolve)
         df, _ = conform(df, self.schema(table), table, evolve)
@@ -251,7 +252,7 @@ class DeltaRsLake(Lake):
         result.rows_inserted = result.rows_written - kept_rows
         return result
 
-    def delete(self, table: str, where: str | Column) -> WriteResult:
+    def delete(self, table: str, where: Where | Column) -> WriteResult:
         dt = self._table(table)
         plan = self._plan_rewrite(table, dt, where)
         # The survivors of already laid-out files: rewritten in place, no rebalance shuffle.
@@ -259,7 +260,7 @@ class DeltaRsLake(Lake):
         adds = self._write_files(table, dt, kept, rebalance=False) if kept is not None else []
         if not plan.removes:
             return WriteResult(table=table, version=dt.version())
-        label = where if isinstance(where, str) else "<column predicate>"
+        label = str(where) if isinstance(where, Where) else "<column predicate>"
         result = self._commit(table, dt, adds, plan.removes, f"delete where {label}")
         result.rows_deleted = plan.rows_matched
         result.extra["metadata_only"] = plan.metadata_only
@@ -330,7 +331,8 @@ class DeltaRsLake(Lake):
         parts = list(dt.metadata().partition_columns)
         stage = os.path.join(root, "_staging", uuid.uuid4().hex)
         if rebalance:
-            df = rebalanced_for_write(df, parts)
+            spec = self.spec(table)
+            df = rebalanced_for_write(df, parts, spec.cluster_by if spec else CLUSTER_COLUMN)
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if parts:
             writer = writer.partitionBy(*parts)
@@ -441,21 +443,17 @@ class DeltaRsLake(Lake):
     def _relative(self, table: str, uri: str) -> str:
         return os.path.relpath(_local_path(uri), self.path(table))
 
-    def _plan_rewrite(self, table: str, dt: DeltaTable, where: str | Column) -> _RewritePlan:
+    def _plan_rewrite(self, table: str, dt: DeltaTable, where: Where | Column) -> _RewritePlan:
         """Which files hold rows matching `where`, and the rows of them to keep."""
         adds = self._add_rows(dt)
         parts = list(dt.metadata().partition_columns)
         schema = to_spark_schema(dt.schema())
         if not adds:
             return _RewritePlan([], None, 0, True)
-        cond = where if isinstance(where, Column) else F.expr(where)
-        if (
-            isinstance(where, str)
-            and parts
-            and not _mentions_any(where, [c for c in schema.fieldNames() if c not in parts])
-        ):
+        cond = where.column() if isinstance(where, Where) else where
+        if isinstance(where, Where) and parts and where.columns <= set(parts):
             meta = self._partition_frame(adds, parts, schema)
-            hits = meta.filter(F.coalesce(F.expr(where), F.lit(False)))
+            hits = meta.filter(F.coalesce(cond, F.lit(False)))
             hit_paths = {r["path"] for r in hits.select("path").collect()}
             chosen = [a for a in adds if a["path"] in hit_paths]
             if all(a["num_records"] is not None for a in chosen):
@@ -516,10 +514,3 @@ def _partition_str(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
-
-
-def _mentions_any(predicate: str, columns: list[str]) -> bool:
-    """Conservative: True when any of `columns` appears as a word in the predicate
-    (a false positive only costs a scan; a false negative cannot happen)."""
-    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", predicate)}
-    return any(c.lower() in words for c in columns)

@@ -22,6 +22,7 @@ from behavior_lake.lake.base import (
     rebalanced_for_write,
     schema_differences,
 )
+from behavior_lake.lake.where import Where
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,10 @@ class DeltaSparkLake(Lake):
         df, _ = conform(df, self.schema(table), table, evolve)
         # A declared table's partitioning is in its spec: no DESCRIBE DETAIL per write.
         spec = self.spec(table)
-        parts = spec.partition_by if spec else self.partition_columns(table)
-        df = rebalanced_for_write(df, parts)
+        if spec:
+            df = rebalanced_for_write(df, spec.partition_by, spec.cluster_by)
+        else:
+            df = rebalanced_for_write(df, self.partition_columns(table))
         writer = df.write.format("delta").mode(mode)
         if evolve:
             writer = writer.option("mergeSchema", "true")
@@ -150,11 +153,11 @@ class DeltaSparkLake(Lake):
         return self._write(table, df, "append", evolve)
 
     def overwrite(
-        self, table: str, df: DataFrame, *, where: str | None = None, evolve: bool = False
+        self, table: str, df: DataFrame, *, where: Where | None = None, evolve: bool = False
     ) -> WriteResult:
         if where is None:
             return self._write(table, df, "overwrite", evolve)
-        return self._write(table, df, "overwrite", evolve, replaceWhere=where)
+        return self._write(table, df, "overwrite", evolve, replaceWhere=where.sql())
 
     def merge(
         self,
@@ -197,8 +200,8 @@ class DeltaSparkLake(Lake):
         result.rows_inserted = result.rows_written
         return result
 
-    def delete(self, table: str, where: str | Column) -> WriteResult:
-        """SQL text: Delta's DELETE. A Column (e.g. the pseudonym HMAC of erasure, with
+    def delete(self, table: str, where: Where | Column) -> WriteResult:
+        """A `Where`: Delta's DELETE. A Column (e.g. the pseudonym HMAC of erasure, with
         the key and the subject's ids as literals): a MERGE whose source is the matching
         rows themselves. Delta writes a DELETE's predicate into the commit's
         operationParameters, so the literals would stay in the transaction log after the
@@ -215,7 +218,7 @@ class DeltaSparkLake(Lake):
                 .execute()
             )
         else:
-            self._dt(table).delete(F.expr(where))
+            self._dt(table).delete(where.column())
         result = self._result(table, before)
         if result.version != before:
             # whole files dropped, none rewritten and no deletion vector written
@@ -232,6 +235,9 @@ class DeltaSparkLake(Lake):
     def vacuum(self, table: str, retention_hours: float | None = None) -> list[str]:
         before = set(self._disk_files(table))
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        # Delta 4.4 ignores a retention other than 0 hours unless told not to (it then
+        # used delta.deletedFileRetentionDuration, 7 days, whatever was configured).
+        self.spark.conf.set("spark.databricks.delta.vacuum.retentionWindowIgnore.enabled", "false")
         self._dt(table).vacuum(retention_hours)
         return sorted(before - set(self._disk_files(table)))
 

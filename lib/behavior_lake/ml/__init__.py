@@ -20,9 +20,8 @@ def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
 
     Spark schedules jobs from several threads of one session side by side. On small
     training sets a model fit is mostly per-job scheduling and py4j round trips, so
-    concurrent fits overlap that latency (demo segments, k = 3..6, warm JVM: 9.2-13.9 s
-    one after the other, 5.9-6.8 s from 4 threads, same silhouettes). The first fits of a
-    JVM gain little on 2 cores: class loading and JIT compilation need the same CPUs.
+    concurrent fits overlap that latency, with the same results. The first fits of a JVM
+    gain little on 2 cores: class loading and JIT compilation need the same CPUs.
     Tasks must not use MLflow's fluent API: its active run is per thread; log from the
     calling thread afterwards.
     """
@@ -41,8 +40,8 @@ def cached_for_training(df: DataFrame, max_rows: int) -> tuple[DataFrame, int]:
 
     Iterative Spark ML fitters (L-BFGS, boosted trees, k-means) run one or more jobs
     per iteration; on a few thousand rows each job's cost is scheduling one task per
-    partition, so one partition fits several times faster (measured on the demo churn
-    set, 2,329 rows: logistic regression 9.8 -> 5.2 s, GBT 15.4 -> 8.9 s).
+    partition, so one partition fits several times faster (figures:
+    bench/results/history.md).
     """
     df = df.cache()
     rows = df.count()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from behavior_lake.bronze.arrival import (
     arrival_source,
@@ -21,50 +20,16 @@ from behavior_lake.bronze.drift import compatible_sql, taxonomy_type_sql
 from behavior_lake.bronze.parse import PROPS as PV  # properties VARIANT, dropped after conform
 from behavior_lake.bronze.parse import V, properties_variant
 from behavior_lake.config import SilverSettings
-from behavior_lake.contracts.taxonomy import Taxonomy
+from behavior_lake.contracts.codes import RejectReason, values
+from behavior_lake.contracts.taxonomy import SPARK_TYPES as _SPARK_TYPES
+from behavior_lake.contracts.taxonomy import Taxonomy, property_types
 
-SILVER_REASONS = (
-    "unattributable",  # only junk ids: cannot belong to anyone
-    "duplicate_beyond_lookback",
-    "future_timestamp",  # only with future_timestamp_policy: reject
-    "too_late",
-    "unknown_event",
-    "missing_required_property",
-    "invalid_property_type",
-    "bot_user_agent",
-    "bot_rate_limit",
-)
-_SPARK_TYPES: dict[str, T.DataType] = {
-    "string": T.StringType(),
-    "integer": T.LongType(),
-    "number": T.DoubleType(),
-    "boolean": T.BooleanType(),
-    "object": T.StringType(),
-    "array": T.StringType(),
-}
+SILVER_REASONS = values(RejectReason)
 PLATFORM_BY_LIBRARY = {
     "analytics.js": "web",
     "analytics-ios": "ios",
     "analytics-android": "android",
 }
-
-
-def property_types(taxonomy: Taxonomy) -> dict[str, str]:
-    """One type per declared property name across events (string when they disagree)."""
-    out: dict[str, str] = {}
-    for e in taxonomy.events.values():
-        for name, typ in e.properties.items():
-            if name in out and out[name] != typ:
-                out[name] = "number" if {out[name], typ} == {"integer", "number"} else "string"
-            else:
-                out.setdefault(name, typ)
-    return dict(sorted(out.items()))
-
-
-def properties_type(taxonomy: Taxonomy) -> T.StructType:
-    return T.StructType(
-        [T.StructField(n, _SPARK_TYPES[t]) for n, t in property_types(taxonomy).items()]
-    )
 
 
 def _get(path: str, typ: str, v: Column | None = None) -> Column:

@@ -15,7 +15,7 @@ import logging
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from behavior_lake.silver.pseudonym import anon_hash, is_junk_id, user_person_id
+from behavior_lake.privacy.pseudonym import anon_hash, is_junk_id, user_person_id
 
 log = logging.getLogger(__name__)
 
