@@ -68,6 +68,8 @@ S3_TEST_ENV = {
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     settings = lake_test_settings(tmp_path_factory.mktemp("lake"))
     conf = dict(TEST_SPARK_CONF)
+    # managed tables (lake.catalog) of the session catalog go here, not into the checkout
+    conf["spark.sql.warehouse.dir"] = str(tmp_path_factory.mktemp("warehouse"))
     s3_jars = cached_jars(["s3"])
     if s3_jars:  # hadoop-aws + the AWS SDK, for the s3a:// tests
         conf["spark.jars"] = ",".join(s3_jars)

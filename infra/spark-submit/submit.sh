@@ -77,6 +77,16 @@ if [ "$DEPLOY_MODE" = client ]; then
 fi
 PY_ARGS=()
 [ -n "${EXECUTOR_PYTHON:-}" ] && PY_ARGS=(--conf "spark.pyspark.python=$EXECUTOR_PYTHON")
+# The project's log4j configuration (WARN for Spark, no notices about deliberate choices):
+# shipped to the executors' working directories; a client-mode driver reads it in place.
+LOG4J="$ROOT/lib/behavior_lake/log4j2.properties"
+LOG_ARGS=(--files "$LOG4J"
+          --conf "spark.executor.extraJavaOptions=-Dlog4j2.configurationFile=log4j2.properties")
+if [ "$DEPLOY_MODE" = client ]; then
+  LOG_ARGS+=(--driver-java-options "-Dlog4j2.configurationFile=$LOG4J")
+else
+  LOG_ARGS+=(--conf "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=log4j2.properties")
+fi
 
 set -x
 exec "$SPARK_SUBMIT" \
@@ -89,5 +99,6 @@ exec "$SPARK_SUBMIT" \
   --py-files "$WHEEL" \
   "${CONF_ARGS[@]}" \
   "${PY_ARGS[@]}" \
+  "${LOG_ARGS[@]}" \
   ${EXTRA_SUBMIT_ARGS:-} \
   "$ROOT/jobs/$JOB.py" --env cluster "$@"

@@ -92,4 +92,6 @@ def open_lake(spark: SparkSession, settings: Settings, taxonomy: Taxonomy | None
         engine,
         resolve(settings, taxonomy),
         deletion_vectors=settings.lake.deletion_vectors,
+        catalog=settings.lake.catalog,
+        schema_prefix=settings.lake.schema_prefix,
     )

@@ -105,11 +105,28 @@ class LakeSettings:
     # instead of rewriting files; erasure purges them). Off by default: delta-rs 1.6
     # cannot read such a table.
     deletion_vectors: bool = False
+    # Tables by name: <catalog>.<schema_prefix><layer>.<table> (Unity Catalog on
+    # Databricks; `spark_catalog` locally), managed by the catalog; null = by path under
+    # lake.root. delta-spark only.
+    catalog: str | None = None
+    # prefix of the layer schemas (bronze, silver, gold, ops), e.g. `behavior_`
+    schema_prefix: str = ""
 
     def __post_init__(self) -> None:
         _at_least("lake.vacuum_retention_hours", self.vacuum_retention_hours, 0)
         if not self.root.strip():
             raise ConfigError("lake.root: expected a path or URI, got an empty string")
+        if self.catalog is not None and self.engine == "delta-rs":
+            raise ConfigError(
+                "lake.catalog: tables by name need the delta-spark engine; expected "
+                "lake.engine: delta-spark or auto, or lake.catalog: null"
+            )
+        for key, value in (
+            ("lake.catalog", self.catalog or "x"),
+            ("lake.schema_prefix", self.schema_prefix or "x"),
+        ):
+            if not re.fullmatch(r"[A-Za-z0-9_]+", value):
+                raise ConfigError(f"{key}: expected letters, digits and _ only, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -507,10 +524,20 @@ class ChurnSettings:
 
 @dataclass(frozen=True)
 class TaskSla:
+    # a longer run is an SLA breach (and the Databricks task timeout)
     max_duration_minutes: float = 60.0
     # the task's output tables must have been written within this many hours at the end
     # of a pipeline run (a failed or skipped task leaves them stale)
     max_staleness_hours: float = 26.0
+
+    def __post_init__(self) -> None:
+        _between(
+            ".max_duration_minutes",
+            self.max_duration_minutes,
+            1,
+            7 * 24 * 60,
+        )
+        _at_least(".max_staleness_hours", self.max_staleness_hours, 0)
 
 
 @dataclass(frozen=True)
@@ -522,6 +549,14 @@ class TaskSettings:
     retry_delay_seconds: float = 5.0
     outputs: list[str] = field(default_factory=list)
     sla: TaskSla = field(default_factory=TaskSla)
+    # all_success: skipped when an upstream task failed or was skipped; all_done: runs
+    # once its upstream tasks have ended, whatever their outcome (erasure and retention:
+    # a legal duty never waits on a model)
+    run_if: Literal["all_success", "all_done"] = "all_success"
+
+    def __post_init__(self) -> None:
+        _at_least(".retries", self.retries, 0)
+        _between(".retry_delay_seconds", self.retry_delay_seconds, 0, 3600)
 
 
 @dataclass(frozen=True)
@@ -600,13 +635,14 @@ class Settings:
 
 
 def default_conf_dir() -> Path:
-    """`BEHAVIOR_LAKE_CONF` if set, else `conf/` of the working dir, else of the checkout."""
+    """`BEHAVIOR_LAKE_CONF` if set, else `conf/` of the working dir, else the conf the
+    package ships (the wheel holds it; in a checkout it links to the repository's)."""
     if os.environ.get("BEHAVIOR_LAKE_CONF"):
         return Path(os.environ["BEHAVIOR_LAKE_CONF"])
     cwd = Path.cwd() / "conf"
     if (cwd / "base").is_dir():
         return cwd
-    return Path(__file__).resolve().parents[2] / "conf"
+    return Path(__file__).resolve().parent / "conf"
 
 
 def load_settings(
@@ -700,7 +736,12 @@ def build(cls: type, data: Any, key: str) -> Any:
                 kwargs[name] = build(hints[name], {}, dotted)
             else:
                 raise ConfigError(f"{dotted}: required value is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # checks of a nested section name keys relative to it
+        if str(exc).startswith("."):
+            raise ConfigError(f"{key}{exc}") from None
+        raise
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:

@@ -2,9 +2,12 @@
 
     python -m behavior_lake.databricks_bundle [--check]     (make databricks-bundle)
 
-Writes `databricks.yml` (dev/prod targets) and `resources/behavior_lake.job.yml` whose
-tasks, dependencies, retries, timeouts (SLA max duration), schedule and parameters come
-from `pipeline.tasks`. `--check` exits 1 when the committed files are not current.
+Writes `databricks.yml` (sync root, wheel artifact, variables, dev/prod targets) and
+`resources/behavior_lake_pipeline.job.yml`: the pipeline job, whose tasks (one
+python_wheel_task per pipeline task, on the wheel's console scripts), dependencies,
+run_if, retries, health rules (SLA max duration) and schedule come from
+`pipeline.tasks`, and the review notebooks job. `--check` exits 1 when the committed
+files are not current.
 """
 
 from __future__ import annotations
@@ -44,84 +47,261 @@ def quartz(cron: str) -> str:
     return f"0 {minute} {hour} {dom} {month} {dow}"
 
 
+PACKAGE = "behavior_lake"
+REVIEW_KEY = "behavior_lake_review"
+REPO = "../.."  # the repository root, seen from the bundle folder (infra/databricks)
+WHEEL = f"{REPO}/dist/*.whl"
+NOTEBOOKS = ("kpi_exploration", "segment_review", "churn_review", "bronze_overview")
+# DBR 17.x is the runtime line with Apache Spark 4 (Scala 2.13): VARIANT, try_parse_json.
+SPARK_VERSION = "17.3.x-scala2.13"
+
+
+def entry_point(job: str) -> str:
+    """The wheel's console script of a job (pyproject [project.scripts])."""
+    return "behavior-lake-" + job.replace("_", "-")
+
+
+def _cluster() -> dict[str, Any]:
+    return {
+        "job_cluster_key": "main",
+        "new_cluster": {
+            "spark_version": "${var.spark_version}",
+            "node_type_id": "${var.node_type_id}",
+            "autoscale": {
+                "min_workers": "${var.min_workers}",
+                "max_workers": "${var.max_workers}",
+            },
+            "data_security_mode": "SINGLE_USER",
+            "spark_env_vars": {
+                "BEHAVIOR_LAKE_CATALOG": "${var.catalog}",
+                "BEHAVIOR_LAKE_ROOT": "${var.lake_root}",
+                "BEHAVIOR_LAKE_LANDING": "${var.landing_root}",
+                "BEHAVIOR_LAKE_PSEUDONYM_KEY": "{{secrets/behavior-lake/pseudonym-key}}",
+                "BEHAVIOR_LAKE_ENCRYPTION_KEY": "{{secrets/behavior-lake/encryption-key}}",
+            },
+        },
+    }
+
+
+def _task(name: str, t) -> dict[str, Any]:
+    sla_s = int(t.sla.max_duration_minutes * 60)
+    task: dict[str, Any] = {
+        "task_key": name,
+        "job_cluster_key": "main",
+        "python_wheel_task": {
+            "package_name": PACKAGE,
+            "entry_point": entry_point(t.job),
+            # job parameters win over the cluster's defaults: a run can target other
+            # roots (a backfill into a scratch lake) without a redeploy
+            "parameters": [
+                "--env",
+                "databricks",
+                "--conf",
+                "lake.catalog={{job.parameters.catalog}}",
+                "--conf",
+                "lake.root={{job.parameters.lake_root}}",
+                "--conf",
+                "landing.root={{job.parameters.landing_root}}",
+                *t.args,
+            ],
+        },
+        "libraries": [{"whl": WHEEL}],
+        "max_retries": t.retries,
+        "min_retry_interval_millis": int(t.retry_delay_seconds * 1000),
+        # the SLA raises a health alert; the run is stopped only at twice that
+        "timeout_seconds": 2 * sla_s,
+        "health": {
+            "rules": [{"metric": "RUN_DURATION_SECONDS", "op": "GREATER_THAN", "value": sla_s}]
+        },
+    }
+    if t.depends_on:
+        task["depends_on"] = [{"task_key": d} for d in t.depends_on]
+        if t.run_if == "all_done":
+            task["run_if"] = "ALL_DONE"
+    return task
+
+
+def _common() -> dict[str, Any]:
+    return {
+        "max_concurrent_runs": 1,
+        "email_notifications": {"on_failure": ["${var.alert_email}"]},
+        "parameters": [
+            {"name": "catalog", "default": "${var.catalog}"},
+            {"name": "lake_root", "default": "${var.lake_root}"},
+            {"name": "landing_root", "default": "${var.landing_root}"},
+        ],
+        "job_clusters": [_cluster()],
+    }
+
+
 def job_settings(p: PipelineSettings) -> dict[str, Any]:
     """Jobs API settings of the pipeline job (bundle-relative paths)."""
     order = check_dag(p.tasks, TASK_JOBS)
-    tasks = []
-    for name in order:
-        t = p.tasks[name]
-        task: dict[str, Any] = {
-            "task_key": name,
-            "job_cluster_key": "main",
-            "spark_python_task": {
-                "python_file": f"../../../jobs/{t.job}.py",
-                "parameters": ["--env", "databricks", *t.args],
-            },
-            "libraries": [{"whl": "../../../dist/*.whl"}],
-            "max_retries": t.retries,
-            "min_retry_interval_millis": int(t.retry_delay_seconds * 1000),
-            "timeout_seconds": int(t.sla.max_duration_minutes * 60),
-        }
-        if t.depends_on:
-            task["depends_on"] = [{"task_key": d} for d in t.depends_on]
-        tasks.append(task)
     return {
         "name": "behavior-lake pipeline",
-        "max_concurrent_runs": 1,
+        **_common(),
         "schedule": {
             "quartz_cron_expression": quartz(p.schedule),
             "timezone_id": p.timezone,
             "pause_status": "PAUSED",
         },
-        "job_clusters": [
-            {
-                "job_cluster_key": "main",
-                "new_cluster": {
-                    "spark_version": "${var.spark_version}",
-                    "node_type_id": "${var.node_type_id}",
-                    "num_workers": "${var.num_workers}",
-                    "spark_env_vars": {
-                        "BEHAVIOR_LAKE_ROOT": "${var.lake_root}",
-                        "BEHAVIOR_LAKE_LANDING": "${var.landing_root}",
-                        "BEHAVIOR_LAKE_PSEUDONYM_KEY": "{{secrets/behavior-lake/pseudonym-key}}",
-                        "BEHAVIOR_LAKE_ENCRYPTION_KEY": "{{secrets/behavior-lake/encryption-key}}",
-                    },
-                },
-            }
-        ],
-        "tasks": tasks,
+        "health": {
+            "rules": [
+                {
+                    "metric": "RUN_DURATION_SECONDS",
+                    "op": "GREATER_THAN",
+                    "value": int(sum(t.sla.max_duration_minutes for t in p.tasks.values()) * 60),
+                }
+            ]
+        },
+        "tasks": [_task(name, p.tasks[name]) for name in order],
     }
 
 
-def bundle_files(p: PipelineSettings) -> dict[str, str]:
-    main = {
+def review_job() -> dict[str, Any]:
+    """The review notebooks, deployed with the bundle and runnable on demand."""
+    return {
+        "name": "behavior-lake review notebooks",
+        **_common(),
+        "tasks": [
+            {
+                "task_key": nb,
+                "job_cluster_key": "main",
+                "notebook_task": {
+                    "notebook_path": f"{REPO}/notebooks/{nb}.py",
+                    "base_parameters": {"env": "databricks"},
+                },
+                "libraries": [{"whl": WHEEL}],
+            }
+            for nb in NOTEBOOKS
+        ],
+    }
+
+
+SYNC_EXCLUDE = [
+    ".venv", ".jars", ".cluster", "lakehouse", "landing", "truth", "mlruns", "spark-warehouse",
+    "bench/results", "dist", "build",
+]  # fmt: skip
+
+
+def bundle_config() -> dict[str, Any]:
+    return {
         "bundle": {"name": "behavior-lake"},
         "include": ["resources/*.yml"],
+        # the wheel and the notebooks live above the bundle folder: sync the repository
+        "sync": {"paths": [REPO], "exclude": SYNC_EXCLUDE},
         "artifacts": {
             "behavior_lake_wheel": {
                 "type": "whl",
-                "path": "../..",
+                "path": REPO,
                 "build": "python -m pip wheel --no-deps -w dist .",
             }
         },
         "variables": {
-            "spark_version": {"default": "16.4.x-scala2.13"},
+            "spark_version": {"description": "DBR with Spark 4", "default": SPARK_VERSION},
             "node_type_id": {"default": "i3.xlarge"},
-            "num_workers": {"default": 2},
-            "lake_root": {"default": "dbfs:/behavior-lake/lakehouse"},
-            "landing_root": {"default": "dbfs:/behavior-lake/landing"},
+            "min_workers": {"default": 1},
+            "max_workers": {"default": 4},
+            "catalog": {
+                "description": "Unity Catalog catalog of the tables (schemas behavior_<layer>)"
+                " and the models (behavior_ml)",
+                "default": "main",
+            },
+            "lake_root": {
+                "description": "a volume for the running-job register and MLflow artifacts",
+                "default": "/Volumes/main/behavior_ops/lake",
+            },
+            "landing_root": {
+                "description": "where the event files land (a volume or external location)",
+                "default": "/Volumes/main/behavior_ops/landing",
+            },
+            "alert_email": {
+                "description": "who hears of failed runs",
+                "default": "${workspace.current_user.userName}",
+            },
+            "service_principal": {
+                "description": "application id of the service principal prod runs as",
+                "default": "behavior-lake-prod",
+            },
         },
         "targets": {
             "dev": {"mode": "development", "default": True},
             "prod": {
                 "mode": "production",
+                "workspace": {
+                    "root_path": "/Workspace/Shared/.bundle/${bundle.name}/${bundle.target}"
+                },
+                "run_as": {"service_principal_name": "${var.service_principal}"},
+                "permissions": [
+                    {"service_principal_name": "${var.service_principal}", "level": "CAN_MANAGE"},
+                    {"group_name": "users", "level": "CAN_VIEW"},
+                ],
                 "resources": {"jobs": {JOB_KEY: {"schedule": {"pause_status": "UNPAUSED"}}}},
             },
         },
     }
-    job = {"resources": {"jobs": {JOB_KEY: job_settings(p)}}}
+
+
+def bundle_files(p: PipelineSettings) -> dict[str, str]:
+    jobs = {"resources": {"jobs": {JOB_KEY: job_settings(p), REVIEW_KEY: review_job()}}}
     dump = lambda d: HEADER + yaml.safe_dump(d, sort_keys=False, width=100)  # noqa: E731
-    return {"databricks.yml": dump(main), f"resources/{JOB_KEY}.job.yml": dump(job)}
+    return {"databricks.yml": dump(bundle_config()), f"resources/{JOB_KEY}.job.yml": dump(jobs)}
+
+
+def bundle_problems(config: dict[str, Any], jobs: dict[str, Any], bundle_dir: Path) -> list[str]:
+    """What the Databricks CLI would reject in this bundle (checked without a workspace):
+    paths outside the sync root, a production target without root_path or run_as, task
+    keys twice or dependencies on missing tasks, wheel entry points the wheel lacks."""
+    roots = [bundle_dir.resolve()]
+    roots += [(bundle_dir / p).resolve() for p in config.get("sync", {}).get("paths", [])]
+
+    def inside(rel: str, what: str) -> list[str]:
+        target = (bundle_dir / rel).resolve()
+        if any(target == r or r in target.parents for r in roots):
+            return []
+        return [f"{what} {rel} is not contained in the sync root ({', '.join(map(str, roots))})"]
+
+    problems: list[str] = []
+    for name, art in config.get("artifacts", {}).items():
+        problems += inside(art.get("path", "."), f"artifacts.{name}.path")
+    for tname, target in config.get("targets", {}).items():
+        if target.get("mode") == "production":
+            if not target.get("workspace", {}).get("root_path"):
+                problems.append(f"targets.{tname}: production mode needs workspace.root_path")
+            if not target.get("run_as"):
+                problems.append(f"targets.{tname}: production mode needs run_as")
+    scripts = _console_scripts(bundle_dir / REPO / "pyproject.toml")
+    for jkey, job in jobs.items():
+        keys = [t["task_key"] for t in job.get("tasks", [])]
+        problems += [
+            f"jobs.{jkey}: task_key {k} is used twice" for k in set(keys) if keys.count(k) > 1
+        ]
+        for t in job.get("tasks", []):
+            where = f"jobs.{jkey}.tasks.{t['task_key']}"
+            problems += [
+                f"{where}.depends_on: no task {d['task_key']}"
+                for d in t.get("depends_on", [])
+                if d["task_key"] not in keys
+            ]
+            if "run_if" in t and not t.get("depends_on"):
+                problems.append(f"{where}: run_if without depends_on")
+            for lib in t.get("libraries", []):
+                problems += inside(lib["whl"], f"{where}.libraries.whl")
+            if "notebook_task" in t:
+                nb = t["notebook_task"]["notebook_path"]
+                problems += inside(nb, f"{where}.notebook_task.notebook_path")
+                if not (bundle_dir / nb).is_file():
+                    problems.append(f"{where}.notebook_task.notebook_path: {nb} does not exist")
+            wheel = t.get("python_wheel_task")
+            if wheel and (wheel["package_name"] != PACKAGE or wheel["entry_point"] not in scripts):
+                problems.append(f"{where}: the wheel has no entry point {wheel['entry_point']}")
+    return problems
+
+
+def _console_scripts(pyproject: Path) -> set[str]:
+    import tomllib
+
+    return set(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--env", default="local")
     args = ap.parse_args(argv)
     files = bundle_files(load_settings(args.env).pipeline)
+    docs = {rel: yaml.safe_load(text) for rel, text in files.items()}
+    jobs = docs[f"resources/{JOB_KEY}.job.yml"]["resources"]["jobs"]
+    problems = bundle_problems(docs["databricks.yml"], jobs, Path(args.out))
+    for p in problems:
+        print(f"bundle: {p}", file=sys.stderr)
+    if problems:
+        return 1
     stale = []
     for rel, text in files.items():
         path = Path(args.out) / rel

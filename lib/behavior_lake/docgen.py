@@ -12,6 +12,8 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import json
+import os
 import re
 import sys
 import textwrap
@@ -287,6 +289,29 @@ def with_blocks(text: str, generated: Mapping[str, str]) -> str:
     return text
 
 
+def help_json() -> str:
+    """Every entry point's --help text (behavior_lake.entry prints it without pyspark)."""
+    from behavior_lake.jobs.run_pipeline import parser as pipeline_parser
+
+    texts = {}
+    for name, job in registry().items():
+        texts[name] = _help(job.parser())
+    texts["run_pipeline"] = _help(pipeline_parser())
+    return json.dumps(texts, indent=1, sort_keys=True) + "\n"
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    before = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix the width
+    try:
+        return parser.format_help()
+    finally:
+        if before is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = before
+
+
 def outputs(root: Path = ROOT) -> dict[Path, str]:
     conf_dir = root / "conf"
     readme = root / "README.md"
@@ -294,6 +319,7 @@ def outputs(root: Path = ROOT) -> dict[Path, str]:
         readme: with_blocks(readme.read_text(), blocks(conf_dir)),
         root / "docs" / "tables.md": tables_doc(catalog_specs(conf_dir)),
         root / "docs" / "config.md": config_doc(conf_dir),
+        root / "lib" / "behavior_lake" / "entry_help.json": help_json(),
     }
 
 

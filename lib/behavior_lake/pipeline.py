@@ -168,7 +168,12 @@ def run_tasks(
     for i, name in enumerate(names, start=1):
         t = tasks[name]
         blocked = [d for d in t.depends_on if d in results and results[d].status != "success"]
-        if blocked:
+        if blocked and t.run_if == "all_done":
+            log.warning(
+                "[%d/%d] %s runs although upstream %s did not succeed (run_if: all_done)",
+                i, len(names), name, blocked,
+            )  # fmt: skip
+        elif blocked:
             results[name] = TaskResult(name, "skipped", detail=f"upstream {', '.join(blocked)}")
             log.warning(
                 "[%d/%d] %s skipped: upstream %s did not succeed", i, len(names), name, blocked

@@ -5,6 +5,7 @@ its ops.job_runs row."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -239,13 +240,20 @@ def job_context(
         )
 
 
+@functools.cache
+def _warn_development_keys_once(root: str) -> None:
+    log.warning(
+        "DEVELOPMENT KEYS: privacy keys are the published local defaults; pseudonyms and "
+        "encrypted PII of the lake at %s protect nothing (set BEHAVIOR_LAKE_PSEUDONYM_KEY "
+        "and BEHAVIOR_LAKE_ENCRYPTION_KEY for real data)",
+        root,
+    )
+
+
 def _warn_development_keys(settings: Settings) -> None:
+    """Once per process and lake (a pipeline run is many jobs in one process)."""
     if uses_development_keys(settings):
-        log.warning(
-            "DEVELOPMENT KEYS: privacy keys are the published local defaults; pseudonyms and "
-            "encrypted PII of this lake protect nothing (set BEHAVIOR_LAKE_PSEUDONYM_KEY and "
-            "BEHAVIOR_LAKE_ENCRYPTION_KEY for real data)"
-        )
+        _warn_development_keys_once(settings.lake.root)
 
 
 def _record(lake: Lake, settings: Settings, rec: RunRecord) -> None:

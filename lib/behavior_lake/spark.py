@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -31,10 +32,12 @@ BASE_CONF = {
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
     "spark.ui.showConsoleProgress": "false",
+    # plans of wide frames (one field per taxonomy property) are described whole
+    "spark.sql.debug.maxToStringFields": "1000",
 }
 LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 LOCAL_LISTING_THRESHOLD = 100_000
-MIN_COALESCED = "spark.sql.adaptive.coalescePartitions.minPartitionNum"
+DEFAULT_PARALLELISM = "spark.default.parallelism"
 
 
 def persist_large(df: DataFrame, settings: Settings) -> DataFrame:
@@ -191,6 +194,10 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         # Local workers must run the driver's interpreter (the venv with this package).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        # A local session listens on the loopback only (and Spark does not warn that the
+        # host name resolves to it).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOG4J}"
         conf["spark.driver.memory"] = sp.driver_memory
         # The delta-rs engine hands Spark each table's file list. Above 32 paths Spark
         # lists them with a distributed job; on a local disk the driver stats them
@@ -199,9 +206,10 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         # Adaptive execution coalesces shuffle partitions down to the default parallelism
         # (the core count) by size: four equal partitions whose pairs straddle half the
         # total become 3 tasks, and one of 2 cores idles through the second wave
-        # (docs/benchmarks.md). With spark.shuffle_partitions as the floor, only shuffles
-        # too small to give every partition the minimum partition size are coalesced.
-        conf[MIN_COALESCED] = str(sp.shuffle_partitions)
+        # (docs/benchmarks.md). With the default parallelism at spark.shuffle_partitions,
+        # only shuffles too small to give every partition the minimum partition size are
+        # coalesced. (Not minPartitionNum: deprecated.)
+        conf[DEFAULT_PARALLELISM] = str(sp.shuffle_partitions)
         jars, wants_delta_spark = local_jars(settings)
         if jars:
             conf["spark.jars"] = ",".join(jars)
@@ -211,11 +219,15 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         conf["spark.sql.extensions"] = DELTA_EXTENSION
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     conf["spark.sql.redaction.string.regex"] = redaction_regex(settings)
+    ours = {k: conf[k] for k in ("spark.jars", "spark.driver.extraJavaOptions") if k in conf}
     for extra in (sp.extra, extra_conf or {}):
         for key, value in extra.items():
-            # A user's own jars are added to the cached ones, not put in their place.
-            if key == "spark.jars" and conf.get(key):
-                value = f"{conf[key]},{value}"
+            # A user's own jars and JVM options are added to ours, not put in their place
+            # (a later layer replaces an earlier one's: two GC flags would kill the JVM).
+            if key == "spark.jars" and key in ours:
+                value = f"{ours[key]},{value}"
+            if key == "spark.driver.extraJavaOptions" and key in ours:
+                value = f"{ours[key]} {value}"
             conf[key] = value
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -227,7 +239,6 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         "spark.sql.parquet.outputTimestampType",
         "spark.sql.shuffle.partitions",
         LISTING_THRESHOLD,
-        MIN_COALESCED,
     ):
         if key in conf:
             spark.conf.set(key, conf[key])
@@ -236,17 +247,13 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     return spark
 
 
-# WARN lines about choices made on purpose: spark.sql.adaptive.coalescePartitions
-# .minPartitionNum is deprecated, but its replacement (minPartitionSize) sets no floor on
-# the partition count (see MIN_COALESCED); Delta's commands clone the session's SQL
-# configuration, which repeated the deprecation notice at every table operation.
-# WindowExec warns of every window without a partition: ours are global rankings on
-# purpose (risk deciles, percent ranks, shares of all transitions, vocabulary ranks),
-# over frames of at most one row per person, n-gram or transition.
-QUIET_LOGGERS = (
-    "org.apache.spark.sql.internal.SQLConf",
-    "org.apache.spark.sql.execution.window.WindowExec",
-)
+# WARN lines about choices made on purpose, for sessions whose JVM did not start with
+# log4j2.properties (clusters, notebooks): WindowExec warns of every window without a
+# partition; ours are global rankings on purpose (risk deciles, percent ranks, shares of
+# all transitions, vocabulary ranks), over frames of at most one row per person, n-gram
+# or transition.
+LOG4J = Path(__file__).resolve().parent / "log4j2.properties"
+QUIET_LOGGERS = ("org.apache.spark.sql.execution.window.WindowExec",)
 
 
 def _quiet_known_warnings(spark: SparkSession) -> None:

@@ -182,10 +182,12 @@ def test_write_layout_gives_each_file_a_person_range_of_one_day(
 
 
 def test_local_session_keeps_shuffle_partitions_as_coalescing_floor(spark: SparkSession) -> None:
-    from behavior_lake.spark import MIN_COALESCED
-
     # Without it adaptive execution may coalesce 4 equal partitions into 3 tasks on 2 cores
-    assert spark.conf.get(MIN_COALESCED) == spark.conf.get("spark.sql.shuffle.partitions")
+    shuffle = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert spark.sparkContext.defaultParallelism == shuffle
+    # and without the deprecated key that used to do it
+    deprecated = "spark.sql.adaptive.coalescePartitions.minPartitionNum"
+    assert spark.conf.get(deprecated, None) is None
 
 
 def test_read_empty_table_has_schema(items: Lake) -> None:

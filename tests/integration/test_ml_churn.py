@@ -107,6 +107,13 @@ def test_retrain_becomes_challenger_not_champion(trained) -> None:
     challenger = tracking.version_by_alias(name, "challenger")
     assert int(challenger.version) > int(champion.version)
     assert tracking.version_by_alias(name, "champion").version == champion.version
+    # a signature and an input example, as Unity Catalog's registry requires
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/{name}/{challenger.version}")
+    assert len(info.signature.inputs.inputs) > 10  # the feature columns
+    assert [c.name for c in info.signature.outputs.inputs] == ["prediction"]
+    assert info.saved_input_example_info is not None
 
 
 def test_scoring_shadow_and_monitoring(trained, record_property) -> None:

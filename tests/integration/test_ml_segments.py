@@ -67,6 +67,13 @@ def test_gate_blocks_a_bad_model(trained) -> None:
     assert int(newest.version) > int(champion.version)
     assert newest.tags["gate"] == "failed" and "min_silhouette 0.99" in newest.tags["gate_reasons"]
     assert tracking.version_by_alias(name, "champion").version == champion.version
+    # every version carries a signature (Unity Catalog's registry requires one)
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/{name}/{newest.version}")
+    inputs = {c.name for c in info.signature.inputs.inputs}
+    assert inputs == set(demo.settings.segments.features)
+    assert [c.name for c in info.signature.outputs.inputs] == ["segment_id"]
 
 
 def test_assign_scores_everyone_and_records_drift(trained, record_property) -> None:

@@ -151,3 +151,35 @@ def test_local_allows_and_flags_development_keys() -> None:
         conf_dir=CONF,
     )
     assert not uses_development_keys(strong)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("spark.shuffle_partitions=0", r"spark\.shuffle_partitions: expected a value >= 1, got 0"),
+        (
+            "pipeline.tasks.bronze_ingest.retries=-1",
+            r"pipeline\.tasks\.bronze_ingest\.retries: expected a value >= 0, got -1",
+        ),
+        (
+            "pipeline.tasks.gold_kpis.sla.max_duration_minutes=-5",
+            r"pipeline\.tasks\.gold_kpis\.sla\.max_duration_minutes: expected a value from 1 to",
+        ),
+        (
+            "pipeline.tasks.gold_kpis.retry_delay_seconds=-1",
+            r"pipeline\.tasks\.gold_kpis\.retry_delay_seconds: expected a value from 0 to 3600",
+        ),
+        (
+            "pipeline.tasks.gold_kpis.run_if=sometimes",
+            r"pipeline\.tasks\.gold_kpis\.run_if: expected one of \['all_success', 'all_done'\]",
+        ),
+    ],
+)
+def test_out_of_range_values_name_the_key_and_the_range(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings("local", [override], conf_dir=CONF)
+    # positive control: a value in range loads
+    key = override.split("=")[0]
+    good = {"spark.shuffle_partitions": "2", "pipeline.tasks.gold_kpis.run_if": "all_done"}
+    value = good.get(key, "1")
+    assert load_settings("local", [f"{key}={value}"], conf_dir=CONF)

@@ -1,16 +1,33 @@
-"""The generated Databricks bundle is current and holds valid Jobs API settings."""
+"""The generated Databricks bundle is current, holds valid Jobs API settings, and passes
+the rules the Databricks CLI enforces that it could break (checked without a workspace)."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import yaml
 from databricks.sdk.service.jobs import JobSettings
 
 from behavior_lake.config import load_settings
-from behavior_lake.databricks_bundle import JOB_KEY, bundle_files, quartz
+from behavior_lake.databricks_bundle import (
+    JOB_KEY,
+    REVIEW_KEY,
+    bundle_files,
+    bundle_problems,
+    entry_point,
+    quartz,
+)
+from behavior_lake.entry import SCRIPT_PREFIX
 from tests.conftest import CONF, REPO
 
 BUNDLE = REPO / "infra" / "databricks"
+
+
+def committed() -> tuple[dict, dict]:
+    config = yaml.safe_load((BUNDLE / "databricks.yml").read_text())
+    jobs = yaml.safe_load((BUNDLE / "resources" / f"{JOB_KEY}.job.yml").read_text())
+    return config, jobs["resources"]["jobs"]
 
 
 def test_committed_bundle_is_current() -> None:
@@ -21,22 +38,60 @@ def test_committed_bundle_is_current() -> None:
 
 def test_job_settings_are_valid_and_follow_the_dag() -> None:
     s = load_settings("local", conf_dir=CONF)
-    doc = yaml.safe_load((BUNDLE / "resources" / f"{JOB_KEY}.job.yml").read_text())
-    job = doc["resources"]["jobs"][JOB_KEY]
-    parsed = JobSettings.from_dict(job)
-    assert parsed.as_dict() == job  # nothing unknown or misspelled was dropped
+    _, jobs = committed()
+    for job in jobs.values():
+        assert JobSettings.from_dict(job).as_dict() == job  # nothing unknown or misspelled
+    parsed = JobSettings.from_dict(jobs[JOB_KEY])
     tasks = {t.task_key: t for t in parsed.tasks}
     assert set(tasks) == set(s.pipeline.tasks)
     for name, t in s.pipeline.tasks.items():
         got = tasks[name]
         assert sorted(d.task_key for d in got.depends_on or []) == sorted(t.depends_on)
-        assert got.spark_python_task.python_file.endswith(f"jobs/{t.job}.py")
-        assert got.spark_python_task.parameters[:2] == ["--env", "databricks"]
+        assert got.python_wheel_task.entry_point == entry_point(t.job)
+        assert got.python_wheel_task.entry_point.startswith(SCRIPT_PREFIX)
+        assert got.python_wheel_task.parameters[:2] == ["--env", "databricks"]
         assert got.max_retries == t.retries
-        assert got.timeout_seconds == int(t.sla.max_duration_minutes * 60)
+        assert got.health.rules[0].value == int(t.sla.max_duration_minutes * 60)
+        assert (got.run_if is not None) == (t.run_if == "all_done")
     assert parsed.schedule.quartz_cron_expression == quartz(s.pipeline.schedule)
-    main = yaml.safe_load((BUNDLE / "databricks.yml").read_text())
-    assert set(main["targets"]) == {"dev", "prod"}
+    assert tasks["erase_subjects"].run_if.value == "ALL_DONE"
+    assert {t.task_key for t in JobSettings.from_dict(jobs[REVIEW_KEY]).tasks} >= {
+        "kpi_exploration",
+        "churn_review",
+    }
+
+
+def test_runtime_is_spark_4_on_unity_catalog_ready_clusters() -> None:
+    config, jobs = committed()
+    assert config["variables"]["spark_version"]["default"].startswith("17.")
+    cluster = jobs[JOB_KEY]["job_clusters"][0]["new_cluster"]
+    assert cluster["data_security_mode"] == "SINGLE_USER" and "autoscale" in cluster
+    assert "dbfs:" not in (BUNDLE / "databricks.yml").read_text()
+
+
+def test_the_bundle_passes_the_cli_rules() -> None:
+    config, jobs = committed()
+    assert bundle_problems(config, jobs, BUNDLE) == []
+    prod = config["targets"]["prod"]
+    assert prod["mode"] == "production" and prod["workspace"]["root_path"] and prod["run_as"]
+
+
+def test_the_rules_catch_what_the_cli_rejects() -> None:
+    config, jobs = committed()
+    bad_config, bad_jobs = copy.deepcopy(config), copy.deepcopy(jobs)
+    del bad_config["sync"]  # the wheel and notebooks are then outside the sync root
+    del bad_config["targets"]["prod"]["run_as"]
+    tasks = bad_jobs[JOB_KEY]["tasks"]
+    tasks.append(copy.deepcopy(tasks[0]))
+    tasks[1]["depends_on"] = [{"task_key": "nope"}]
+    tasks[2]["python_wheel_task"]["entry_point"] = "behavior-lake-nothing"
+    problems = "\n".join(bundle_problems(bad_config, bad_jobs, BUNDLE))
+    assert "artifacts.behavior_lake_wheel.path ../.. is not contained in the sync root" in problems
+    assert "notebook_path ../../notebooks/kpi_exploration.py is not contained" in problems
+    assert "targets.prod: production mode needs run_as" in problems
+    assert f"task_key {tasks[0]['task_key']} is used twice" in problems
+    assert "depends_on: no task nope" in problems
+    assert "the wheel has no entry point behavior-lake-nothing" in problems
 
 
 @pytest.mark.parametrize(

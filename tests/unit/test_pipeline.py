@@ -113,6 +113,31 @@ def test_failure_skips_dependents_not_unrelated_tasks_and_retries() -> None:
     assert "skipped" in summary(list(results.values()))
 
 
+def test_a_failed_model_never_stops_erasure_or_retention() -> None:
+    s = load_settings("local", conf_dir=CONF)
+    calls: list[str] = []
+
+    def runner(job: str, argv: list[str]) -> tuple[int, None]:
+        calls.append(job)
+        return (1 if job in ("train_churn", "train_segments") else 0), None
+
+    names = select(s.pipeline.tasks, TASK_JOBS)
+    results = {r.task: r for r in run_tasks(s, names, [], runner, lambda _s: None)}
+    assert results["train_churn"].status == "failed"
+    assert results["score_churn"].status == "skipped"  # needs the model
+    assert results["assign_segments"].status == "skipped"
+    assert results["erase_subjects"].status == "success"  # run_if: all_done
+    assert results["enforce_retention"].status == "success"
+    assert calls.index("erase_subjects") > calls.index("train_churn")  # still after writers
+    # positive control: without run_if all_done the failure would have skipped erasure
+    tasks = {
+        n: replace(t, run_if="all_success") if n == "erase_subjects" else t
+        for n, t in s.pipeline.tasks.items()
+    }
+    again = {r.task: r for r in run_tasks(settings_with(tasks), names, [], runner, lambda _s: None)}
+    assert again["erase_subjects"].status == "skipped"
+
+
 def _stub_runner(monkeypatch: pytest.MonkeyPatch, generate_rc: int) -> list[tuple[str, list]]:
     """jobs.run_pipeline with Spark, the lake and the tasks stubbed; returns the calls."""
     import behavior_lake.jobs.run_pipeline as rp

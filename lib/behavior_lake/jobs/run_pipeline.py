@@ -40,7 +40,7 @@ from behavior_lake.spark import JavaMissingError, build_session
 JOB = "run_pipeline"
 
 
-def cli(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=JOB, description=__doc__.strip().splitlines()[0])
     parser.add_argument("--env", default="local", help="config environment (default: local)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
@@ -54,7 +54,11 @@ def cli(argv: list[str] | None = None) -> int:
         action="store_true",
         help="write the demo landing set first, in the same Spark session (make run)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     run_id = f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     try:
         settings = load_settings(args.env, args.conf)

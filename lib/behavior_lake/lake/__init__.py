@@ -56,11 +56,25 @@ def make_lake(
     specs: Mapping[str, TableSpec] | None = None,
     *,
     deletion_vectors: bool = False,
+    catalog: str | None = None,
+    schema_prefix: str = "",
 ) -> Lake:
     if engine == "delta-spark":
         from behavior_lake.lake.delta_spark import DeltaSparkLake
 
-        return DeltaSparkLake(spark, root, specs, deletion_vectors=deletion_vectors)
+        return DeltaSparkLake(
+            spark,
+            root,
+            specs,
+            deletion_vectors=deletion_vectors,
+            catalog=catalog,
+            schema_prefix=schema_prefix,
+        )
+    if catalog is not None:
+        raise LakeError(
+            f"lake.catalog is {catalog!r} but the engine is {engine}: tables by name need "
+            "delta-spark (locally `make jars`; on a cluster, the Delta jars)"
+        )
     if engine == "delta-rs":
         from behavior_lake.lake.delta_rs import DeltaRsLake
 

@@ -21,8 +21,9 @@ from behavior_lake.lake.base import (
     has_map,
     rebalanced_for_write,
     schema_differences,
+    validate_table_name,
 )
-from behavior_lake.lake.where import Where
+from behavior_lake.lake.where import Where, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +65,65 @@ def _null_safe_equal(field: T.StructField) -> str:
 class DeltaSparkLake(Lake):
     engine = "delta-spark"
 
-    def __init__(self, spark, root, specs=None, *, deletion_vectors: bool = False) -> None:
+    def __init__(
+        self,
+        spark,
+        root,
+        specs=None,
+        *,
+        deletion_vectors: bool = False,
+        catalog: str | None = None,
+        schema_prefix: str = "",
+    ) -> None:
         # A relative local root (`lakehouse`, the local default): Delta's builder takes a
         # location without a scheme or leading slash for a table name, and refuses it.
         if ":" not in root.split("/", 1)[0] and not os.path.isabs(root):
             root = os.path.abspath(root)
         super().__init__(spark, root, specs)
         self.deletion_vectors = deletion_vectors
+        # With a catalog, tables are catalog.<schema_prefix><layer>.<table> (Unity
+        # Catalog on Databricks, Spark's session catalog locally), managed by the
+        # catalog and addressed by name only; without one, by path under `root`.
+        self.catalog = catalog
+        self.schema_prefix = schema_prefix
+
+    # ------------------------------------------------------------------ addressing
+    def table_name(self, table: str) -> str | None:
+        """The three-part name `catalog`.`schema`.`table` (quoted), or None: by path."""
+        if self.catalog is None:
+            return None
+        validate_table_name(table)
+        layer, name = table.split(".")
+        return ".".join(_quote(p) for p in (self.catalog, self.schema_prefix + layer, name))
+
+    def path(self, table: str) -> str:
+        """The table's storage location (by name: what the catalog says, once it exists)."""
+        fqn = self.table_name(table)
+        if fqn is None:
+            return super().path(table)
+        if not self.exists(table):
+            return fqn
+        return str(self._dt(table).detail().select("location").first()[0])
+
+    def _sql_ref(self, table: str) -> str:
+        return self.table_name(table) or f"delta.`{super().path(table)}`"
 
     def _dt(self, table: str) -> Any:
         from delta.tables import DeltaTable
 
         if not self.exists(table):
             self.ensure(table)
+        fqn = self.table_name(table)
+        if fqn is not None:
+            return DeltaTable.forName(self.spark, fqn)
         return DeltaTable.forPath(self.spark, self.path(table))
 
     def exists(self, table: str) -> bool:
         from delta.tables import DeltaTable
 
+        fqn = self.table_name(table)
+        if fqn is not None:
+            return bool(self.spark.catalog.tableExists(fqn))
         return bool(DeltaTable.isDeltaTable(self.spark, self.path(table)))
 
     def create(self, spec: TableSpec) -> None:
@@ -92,10 +134,6 @@ class DeltaSparkLake(Lake):
             if diffs:
                 raise SchemaMismatchError(f"{spec.name} exists with another schema: {diffs}")
             return
-        builder = DeltaTable.createIfNotExists(self.spark).location(self.path(spec.name))
-        builder = builder.addColumns(spec.schema)
-        if spec.partition_by:
-            builder = builder.partitionedBy(*spec.partition_by)
         props = dict(_PORTABLE_PROPERTIES)
         props["delta.enableDeletionVectors"] = str(self.deletion_vectors).lower()
         stats = stats_columns(spec.schema, spec.partition_by)
@@ -103,12 +141,33 @@ class DeltaSparkLake(Lake):
             props[STATS_COLUMNS] = ",".join(f"`{c}`" for c in stats)
         else:
             props["delta.dataSkippingNumIndexedCols"] = "0"
-        for key, value in props.items():
-            builder = builder.property(key, value)
-        if spec.grain:
-            builder = builder.comment(spec.grain)
-        builder.execute()
+        fqn = self.table_name(spec.name)
+        if fqn is not None:
+            self._create_by_name(fqn, spec, props)
+        else:
+            builder = DeltaTable.createIfNotExists(self.spark).location(self.path(spec.name))
+            builder = builder.addColumns(spec.schema)
+            if spec.partition_by:
+                builder = builder.partitionedBy(*spec.partition_by)
+            for key, value in props.items():
+                builder = builder.property(key, value)
+            if spec.grain:
+                builder = builder.comment(spec.grain)
+            builder.execute()
         log.info("created table %s at %s", spec.name, self.path(spec.name))
+
+    def _create_by_name(self, fqn: str, spec: TableSpec, props: dict[str, str]) -> None:
+        """A managed table in the catalog (Delta's table builder takes two-part names
+        only): schema, then the table from an empty frame through DataFrameWriterV2."""
+        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {fqn.rsplit('.', 1)[0]}")
+        writer = self.spark.createDataFrame([], spec.schema).writeTo(fqn).using("delta")
+        if spec.partition_by:
+            writer = writer.partitionedBy(*[F.col(c) for c in spec.partition_by])
+        for key, value in props.items():
+            writer = writer.tableProperty(key, value)
+        writer.create()
+        if spec.grain:
+            self.spark.sql(f"COMMENT ON TABLE {fqn} IS {sql_literal(spec.grain)}")
 
     def schema(self, table: str) -> T.StructType:
         return self.read(table).schema
@@ -126,6 +185,11 @@ class DeltaSparkLake(Lake):
     def read(self, table: str, version: int | None = None) -> DataFrame:
         if not self.exists(table):
             raise TableNotFoundError(f"table {table} does not exist at {self.path(table)}")
+        fqn = self.table_name(table)
+        if fqn is not None:
+            if version is None:
+                return self.spark.read.table(fqn)
+            return self.spark.sql(f"SELECT * FROM {fqn} VERSION AS OF {int(version)}")
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
@@ -140,14 +204,34 @@ class DeltaSparkLake(Lake):
             df = rebalanced_for_write(df, spec.partition_by, spec.cluster_by)
         else:
             df = rebalanced_for_write(df, self.partition_columns(table))
+        before = self.version(table)
+        fqn = self.table_name(table)
+        if fqn is not None:
+            self._write_by_name(fqn, df, mode, evolve, options.get("replaceWhere"))
+            return self._result(table, before)
         writer = df.write.format("delta").mode(mode)
         if evolve:
             writer = writer.option("mergeSchema", "true")
         for key, value in options.items():
             writer = writer.option(key, value)
-        before = self.version(table)
         writer.save(self.path(table))
         return self._result(table, before)
+
+    @staticmethod
+    def _write_by_name(
+        fqn: str, df: DataFrame, mode: str, evolve: bool, replace_where: str | None
+    ) -> None:
+        """DataFrameWriterV2 keeps the table (properties, partitioning): a v1 overwrite
+        through saveAsTable would replace it."""
+        writer = df.writeTo(fqn)
+        if evolve:
+            writer = writer.option("mergeSchema", "true")
+        if mode == "append":
+            writer.append()
+        elif replace_where is not None:
+            writer.overwrite(F.expr(replace_where))
+        else:
+            writer.overwrite(F.lit(True))
 
     def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult:
         return self._write(table, df, "append", evolve)
@@ -245,7 +329,7 @@ class DeltaSparkLake(Lake):
         """REORG ... APPLY (PURGE): rewrite files that carry deletion vectors."""
         if not self._has_deletion_vectors(table):
             return {}
-        out = self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
+        out = self.spark.sql(f"REORG TABLE {self._sql_ref(table)} APPLY (PURGE)")
         metrics = out.first()
         log.info("purged deletion vectors of %s", table)
         return metrics.asDict(recursive=True) if metrics else {}
@@ -302,13 +386,25 @@ class DeltaSparkLake(Lake):
         )
 
     def _disk_files(self, table: str) -> list[str]:
+        """The data files under the table's location (what vacuum reports it removed).
+        Unity Catalog does not let a job list a managed table's storage: [] there."""
         jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
         path = jvm.org.apache.hadoop.fs.Path(self.path(table))
-        fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-        it = fs.listFiles(path, True)
+        try:
+            fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+            it = fs.listFiles(path, True)
+        except Exception as exc:  # py4j wraps the JVM's access errors
+            if self.catalog is None:
+                raise
+            log.info("%s: storage not listable (%s): vacuum counts no files", table, exc)
+            return []
         out = []
         while it.hasNext():
             p = it.next().getPath().toString()
             if p.endswith(".parquet") and "/_delta_log/" not in p:
                 out.append(p)
         return out
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"

@@ -224,7 +224,8 @@ def _register_churn(
     import mlflow
 
     cfg = settings.churn
-    version = tracking.log_spark_model(fit.model, cfg.model_name)
+    example = split.holdout.select(*split.features)
+    version = tracking.log_spark_model(fit.model, cfg.model_name, example, "prediction")
     if fit.surv_model is not None:
         import mlflow.spark
 

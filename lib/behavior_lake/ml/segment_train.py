@@ -83,7 +83,7 @@ def train_segments(lake: Lake, settings: Settings, as_of: date | None = None) ->
         with mlflow.start_run(run_name=f"segments-{day}") as run:
             fit = fit_segments(train, previous, catalog_fills(lake), settings, caches)
             _log_segment_run(fit, cfg, day, persons)
-            version = _register_segments(fit, cfg, day)
+            version = _register_segments(fit, cfg, day, train.select(*cfg.features))
     log.info(
         "segments: k=%d silhouette=%.3f stability_ari=%.3f in %.1fs (run %s)",
         fit.best.k,
@@ -199,11 +199,12 @@ def _log_segment_run(fit: SegmentFit, cfg, day: date, persons: int) -> None:
     )
 
 
-def _register_segments(fit: SegmentFit, cfg, day: date) -> str:
-    """Register the model version; the champion alias only through the gate."""
+def _register_segments(fit: SegmentFit, cfg, day: date, example: DataFrame) -> str:
+    """Register the model version (with its signature); the champion alias only through
+    the gate."""
     import mlflow
 
-    version = tracking.log_spark_model(fit.best.model, cfg.model_name)
+    version = tracking.log_spark_model(fit.best.model, cfg.model_name, example, SEGMENT_COL)
     client = mlflow.MlflowClient()
     verdict = "passed" if fit.passed else "failed"
     client.set_model_version_tag(cfg.model_name, version.version, "as_of_date", str(day))

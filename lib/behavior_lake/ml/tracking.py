@@ -55,16 +55,31 @@ def configure(cfg: MlflowSettings, experiment: str) -> str:
     return exp_id
 
 
-def log_spark_model(model: Any, registered_name: str) -> Any:
-    """Log a fitted PipelineModel under `model` and register a new version; returns it."""
+def log_spark_model(
+    model: Any, registered_name: str, example: Any = None, output: str | None = None
+) -> Any:
+    """Log a fitted PipelineModel under `model` and register a new version; returns it.
+
+    With `example` (a Spark frame of the model's input columns) and `output` (the column
+    it predicts), the model gets a signature and an input example: Unity Catalog's
+    registry requires a signature."""
     import mlflow
     import mlflow.spark
 
+    extra: dict[str, Any] = {}
+    if example is not None and output is not None:
+        from mlflow.models import infer_signature
+
+        sample = example.limit(5)
+        inputs = sample.toPandas()
+        predicted = model.transform(sample).select(output).toPandas()
+        extra = {"signature": infer_signature(inputs, predicted), "input_example": inputs}
     info = mlflow.spark.log_model(
         model,
         artifact_path="model",
         registered_model_name=registered_name,
         pip_requirements=PIP_REQUIREMENTS,
+        **extra,
     )
     client = mlflow.MlflowClient()
     run_id = mlflow.active_run().info.run_id
