@@ -285,8 +285,9 @@ def read_lines(
     rel = F.url_decode(F.replace(last3, F.lit("+"), F.lit("%2B")))
     return df.select(
         # A UTF-8 byte-order mark (Windows tools) and CR of CRLF endings are not content.
-        # Trims rather than a regex (`^\uFEFF|\r$` tried a match at every character).
-        F.ltrim(F.rtrim(F.col("value"), F.lit("\r")), F.lit("\ufeff")).alias("raw_line"),
+        # Trims rather than a regex (`^\uFEFF|\r$` tries a match at every character), in
+        # the SQL syntax (the two-argument trim functions are deprecated).
+        F.expr("trim(LEADING '\\uFEFF' FROM trim(TRAILING '\\r' FROM value))").alias("raw_line"),
         rel.alias("source_file"),
         (F.octet_length("value") + 1).alias(LINE_BYTES),
     )

@@ -161,7 +161,7 @@ def with_quarantine_reason(
             F.col(V).isNull()
             | (
                 F.ltrim(F.col("raw_line")).startswith("{")
-                & ~F.rtrim(F.col("raw_line"), F.lit(" \t")).endswith("}")
+                & ~F.expr("trim(TRAILING ' \\t' FROM raw_line)").endswith("}")
             ),
             "multiple_json_values",
             F.lit("more than one JSON value, or content after it, on the line (none loaded)"),
