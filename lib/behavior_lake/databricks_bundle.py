@@ -83,6 +83,16 @@ def _cluster() -> dict[str, Any]:
     }
 
 
+# The jobs that take the backfill date, and how: the `as_of` job parameter (empty on a
+# normal run: the latest snapshot) makes one run rebuild and score a past date.
+AS_OF_ARGS = {
+    "gold_features": "--to-date",
+    "train_segments": "--as-of",
+    "assign_segments": "--as-of",
+    "score_churn": "--as-of",
+}
+
+
 def _task(name: str, t) -> dict[str, Any]:
     sla_s = int(t.sla.max_duration_minutes * 60)
     task: dict[str, Any] = {
@@ -103,6 +113,7 @@ def _task(name: str, t) -> dict[str, Any]:
                 "--conf",
                 "landing.root={{job.parameters.landing_root}}",
                 *t.args,
+                *((AS_OF_ARGS[t.job], "{{job.parameters.as_of}}") if t.job in AS_OF_ARGS else ()),
             ],
         },
         "libraries": [{"whl": WHEEL}],
@@ -129,6 +140,7 @@ def _common() -> dict[str, Any]:
             {"name": "catalog", "default": "${var.catalog}"},
             {"name": "lake_root", "default": "${var.lake_root}"},
             {"name": "landing_root", "default": "${var.landing_root}"},
+            {"name": "as_of", "default": ""},
         ],
         "job_clusters": [_cluster()],
     }

@@ -149,8 +149,11 @@ class DeclaredLake:
         return self._lake.delete(table, where)
 
 
-def iso_date(value: str) -> date:
-    """argparse type for YYYY-MM-DD dates."""
+def iso_date(value: str) -> date | None:
+    """argparse type for YYYY-MM-DD dates; an empty value is no date (a scheduler's
+    parameter left empty, e.g. the bundle's `as_of` on a normal daily run)."""
+    if not value.strip():
+        return None
     try:
         return date.fromisoformat(value)
     except ValueError:

@@ -142,6 +142,12 @@ def local_delta_conf(partitions: int) -> dict[str, str]:
     }
 
 
+def coalescing_floor(shuffle_partitions: int) -> dict[str, str]:
+    """Local sessions: adaptive execution coalesces no shuffle below this many partitions
+    unless it is too small to give each the minimum partition size."""
+    return {DEFAULT_PARALLELISM: str(shuffle_partitions)}
+
+
 def local_jars(settings: Settings) -> tuple[list[str], bool]:
     """Jars a local-mode session takes from the cache, and whether Delta is among them.
 
@@ -209,7 +215,7 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
         # (docs/benchmarks.md). With the default parallelism at spark.shuffle_partitions,
         # only shuffles too small to give every partition the minimum partition size are
         # coalesced. (Not minPartitionNum: deprecated.)
-        conf[DEFAULT_PARALLELISM] = str(sp.shuffle_partitions)
+        conf.update(coalescing_floor(sp.shuffle_partitions))
         jars, wants_delta_spark = local_jars(settings)
         if jars:
             conf["spark.jars"] = ",".join(jars)

@@ -182,9 +182,15 @@ def test_write_layout_gives_each_file_a_person_range_of_one_day(
 
 
 def test_local_session_keeps_shuffle_partitions_as_coalescing_floor(spark: SparkSession) -> None:
-    # Without it adaptive execution may coalesce 4 equal partitions into 3 tasks on 2 cores
-    shuffle = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    assert spark.sparkContext.defaultParallelism == shuffle
+    # Without it adaptive execution may coalesce 4 equal partitions into 3 tasks on 2 cores.
+    # The session's start-up conf (jobs sharing the test session reset the runtime value
+    # of spark.sql.shuffle.partitions; the default parallelism is fixed at start-up).
+    from behavior_lake.spark import coalescing_floor
+
+    started = spark.sparkContext.getConf()
+    shuffle = int(started.get("spark.sql.shuffle.partitions"))
+    assert spark.sparkContext.defaultParallelism == shuffle == 2
+    assert coalescing_floor(7) == {"spark.default.parallelism": "7"}
     # and without the deprecated key that used to do it
     deprecated = "spark.sql.adaptive.coalescePartitions.minPartitionNum"
     assert spark.conf.get(deprecated, None) is None

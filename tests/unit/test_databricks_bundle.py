@@ -11,6 +11,7 @@ from databricks.sdk.service.jobs import JobSettings
 
 from behavior_lake.config import load_settings
 from behavior_lake.databricks_bundle import (
+    AS_OF_ARGS,
     JOB_KEY,
     REVIEW_KEY,
     bundle_files,
@@ -55,6 +56,12 @@ def test_job_settings_are_valid_and_follow_the_dag() -> None:
         assert (got.run_if is not None) == (t.run_if == "all_done")
     assert parsed.schedule.quartz_cron_expression == quartz(s.pipeline.schedule)
     assert tasks["erase_subjects"].run_if.value == "ALL_DONE"
+    # a backfill is one run with as_of set: the dated jobs take it, empty = the latest
+    assert {p.name: p.default for p in parsed.parameters}["as_of"] == ""
+    for name, flag in AS_OF_ARGS.items():
+        params = tasks[name].python_wheel_task.parameters
+        assert params[params.index(flag) + 1] == "{{job.parameters.as_of}}"
+    assert "{{job.parameters.as_of}}" not in tasks["bronze_ingest"].python_wheel_task.parameters
     assert {t.task_key for t in JobSettings.from_dict(jobs[REVIEW_KEY]).tasks} >= {
         "kpi_exploration",
         "churn_review",

@@ -246,3 +246,15 @@ def test_every_registered_job_declares_catalog_tables_only() -> None:
         named = set(job.inputs) | set(job.feedback)
         named |= {o.table for o in job.declared_outputs(s)}
         assert named <= known, (name, named - known)
+
+
+def test_an_empty_date_parameter_means_the_latest_snapshot() -> None:
+    from datetime import date
+
+    jobs = registry()
+    assert jobs["score_churn"].parser().parse_args(["--as-of", ""]).as_of is None
+    assert jobs["gold_features"].parser().parse_args(["--to-date", " "]).to_date is None
+    given = jobs["assign_segments"].parser().parse_args(["--as-of", "2026-01-05"])
+    assert given.as_of == date(2026, 1, 5)
+    with pytest.raises(SystemExit):  # a malformed date still fails
+        jobs["score_churn"].parser().parse_args(["--as-of", "yesterday"])

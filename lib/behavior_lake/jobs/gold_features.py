@@ -26,7 +26,12 @@ JOB = "gold_features"
 def run(ctx: JobContext, args) -> None:
     taxonomy = load_taxonomy(ctx.settings.conf_dir)
     dates = resolve_as_of(
-        ctx.lake, ctx.settings, args.as_of, args.from_date, args.to_date, args.weeks
+        ctx.lake,
+        ctx.settings,
+        [d for d in args.as_of if d],
+        args.from_date,
+        args.to_date,
+        args.weeks,
     )
     st = build_features(
         ctx.lake, ctx.settings, taxonomy, dates, relearn_vocabulary=args.relearn_vocabulary
