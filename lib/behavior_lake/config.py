@@ -375,6 +375,12 @@ class SegmentGate:
     min_silhouette: float = 0.15
     # the champion gate: stability ARI at least this
     min_stability_ari: float = 0.5
+    # promotion also needs this agreement (ARI) with the current champion's assignment
+    # of the same snapshot (0 = off: a retrain may redraw the segments)
+    min_champion_ari: float = 0.5
+
+    def __post_init__(self) -> None:
+        _between("segments.gate.min_champion_ari", self.min_champion_ari, -1, 1)
 
 
 @dataclass(frozen=True)
@@ -435,8 +441,12 @@ class SegmentSettings:
     names: dict[str, str] = field(default_factory=dict)
     # segment-share PSI against training that recommends retraining
     drift_psi_threshold: float = 0.2
+    # a retrained segment keeps the champion's name while its centroid moved less than
+    # this (RMS of the z-score differences); beyond it, it is renamed and logged
+    rename_shift: float = 0.5
 
     def __post_init__(self) -> None:
+        _at_least("segments.rename_shift", self.rename_shift, 0)
         _at_least("segments.k_min", self.k_min, 2)
         _at_least("segments.k_max", self.k_max, self.k_min)
         _between("segments.min_segment_share", self.min_segment_share, 0, 0.5)
@@ -499,8 +509,10 @@ class ChurnSettings:
     # platt: logistic on the classifier's margin (monotone: keeps the ranking, so PR AUC);
     # isotonic: step function (can tie scores and cost ranking)
     calibration_method: Literal["platt", "isotonic"] = "platt"
-    # also fit an AFT survival model (expected_active_days)
+    # also fit an AFT survival model: expected_active_days (restricted to the window)
+    # and survival_probability (still active at the window's end)
     survival: bool = True
+    survival_window_days: int = 90
     seed: int = 42
     gate: ChurnGate = field(default_factory=ChurnGate)
     shadow: bool = True  # also score the challenger and compare
@@ -517,6 +529,7 @@ class ChurnSettings:
         _at_least("churn.lr_reg_param", self.lr_reg_param, 0)
         _at_least("churn.gbt_max_iter", self.gbt_max_iter, 1)
         _between("churn.gbt_max_depth", self.gbt_max_depth, 1, 30)
+        _between("churn.survival_window_days", self.survival_window_days, 1, 3650)
         _between("churn.monitoring_min_pr_auc_skill", self.monitoring_min_pr_auc_skill, 0, 1)
         if not self.models:
             raise ConfigError("churn.models: expected at least one of logistic_regression, gbt")
@@ -611,6 +624,19 @@ class GovernanceSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    # where build_report writes the insights site (index.html + one page per topic)
+    insights_dir: str = "reports/insights"
+    # rows of each panel's data table shown under its chart (all rows stay in the query)
+    max_table_rows: int = 60
+
+    def __post_init__(self) -> None:
+        if not self.insights_dir.strip():
+            raise ConfigError("reports.insights_dir: expected a folder path, got ''")
+        _between("reports.max_table_rows", self.max_table_rows, 1, 10000)
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     lake: LakeSettings
@@ -628,6 +654,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     governance: GovernanceSettings = field(default_factory=GovernanceSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     conf_dir: str = "conf"
 
 

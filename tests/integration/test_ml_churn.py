@@ -10,6 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+from behavior_lake.contracts.checks import range_problems
+from behavior_lake.contracts.ml import CHURN_SCORES
 from behavior_lake.generator.truth import truth_persons
 from behavior_lake.ml import tracking
 from behavior_lake.ml.churn_data import training_set
@@ -89,6 +91,30 @@ def test_champion_beats_base_rate_and_logs_artifacts(trained, record_property) -
         mlflow.artifacts.download_artifacts(run_id=champion.run_id, artifact_path="model_card.md")
     ).read_text()
     assert "not causal" in card
+    # metrics only where defined: the recency baseline is a ranking, not a probability
+    assert "baseline_recency_roc_auc" in m
+    assert not {"baseline_recency_brier", "baseline_recency_log_loss"} & set(m)
+    # the survival model checked against what happened on the holdout (Kaplan-Meier)
+    assert 0 <= m["survival_predicted"] <= 1 and 0 <= m["survival_observed_km"] <= 1
+    assert m["survival_check_days"] >= demo_horizon(client, champion)
+    print(
+        f"survival after {m['survival_check_days']:.0f} days: predicted "
+        f"{m['survival_predicted']:.3f}, observed {m['survival_observed_km']:.3f}"
+    )
+    assert m["survival_abs_error"] < 0.15
+    # datasets: the feature table at the version read, per context, with the snapshots
+    inputs = {(d.dataset.name, t.value) for d in run.inputs.dataset_inputs for t in d.tags
+              if t.key == "mlflow.data.context"}  # fmt: skip
+    assert {("gold.user_features", "training"), ("gold.user_features", "holdout"),
+            ("silver.events", "labels")} <= inputs  # fmt: skip
+    # descriptions from the model card
+    name = champion.name
+    assert "not causal" in client.get_registered_model(name).description
+    assert "PR AUC" in client.get_model_version(name, champion.version).description
+
+
+def demo_horizon(client, champion) -> int:
+    return int(client.get_run(champion.run_id).data.params["horizon_days"])
 
 
 def test_retrain_becomes_challenger_not_champion(trained) -> None:
@@ -107,9 +133,11 @@ def test_retrain_becomes_challenger_not_champion(trained) -> None:
     challenger = tracking.version_by_alias(name, "challenger")
     assert int(challenger.version) > int(champion.version)
     assert tracking.version_by_alias(name, "champion").version == champion.version
+    # retrains on the same data get their own run names
+    client = mlflow.MlflowClient()
+    names = {client.get_run(v.run_id).info.run_name for v in (champion, challenger)}
+    assert len(names) == 2
     # a signature and an input example, as Unity Catalog's registry requires
-    import mlflow
-
     info = mlflow.models.get_model_info(f"models:/{name}/{challenger.version}")
     assert len(info.signature.inputs.inputs) > 10  # the feature columns
     assert [c.name for c in info.signature.outputs.inputs] == ["prediction"]
@@ -139,6 +167,11 @@ def test_scoring_shadow_and_monitoring(trained, record_property) -> None:
     rest = scores.filter("NOT in_capacity").agg(F.max("churn_probability")).first()[0]
     assert top >= rest
     assert scores.filter("expected_active_days IS NULL").count() == 0
+    # bounded survival outputs (the unrestricted mean reached 5e12 days): every range holds
+    assert range_problems(scores, CHURN_SCORES) == []
+    window = demo.settings.churn.survival_window_days
+    bounds = scores.agg(F.max("expected_active_days"), F.min("survival_probability")).first()
+    assert bounds[0] <= window and bounds[1] >= 0
     shadow = lake.read("ops.shadow_comparison").filter(F.col("as_of_date") == latest).first()
     assert shadow is not None and shadow.champion_version == str(champion.version)
     assert -1 <= shadow.rank_correlation <= 1 and 0 <= shadow.top_capacity_overlap <= 1

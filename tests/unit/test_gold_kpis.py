@@ -46,3 +46,23 @@ def test_daily_kpis_by_hand(spark: SparkSession) -> None:
     assert rows[(3, "web")]["revenue"] == Decimal("10.00") and rows[(3, "ios")]["orders"] == 0
     r8 = rows[(8, "all")]
     assert (r8["sessions"], r8["avg_session_duration_s"], r8["conversion_rate"]) == (0, None, None)
+    # the last day of the data is still filling up: flagged, every earlier day complete
+    assert [d for (d, p), r in rows.items() if p == "all" and not r["is_complete"]] == [9]
+    # nine days of data: no row has 30 days of history behind its MAU
+    assert not any(r["full_window"] for r in rows.values())
+
+
+def test_full_window_after_thirty_days(spark: SparkSession) -> None:
+    events = spark.createDataFrame(
+        [("p1", date(2026, 1, 1), "web", "page_viewed", None),
+         ("p1", date(2026, 2, 15), "web", "page_viewed", None)],
+        "person_id string, event_date date, platform string, event_name string, "
+        "revenue decimal(18,2)",
+    )  # fmt: skip
+    sessions = spark.createDataFrame([], "session_date date, platform string, "
+                                     "duration_s double, has_conversion boolean")  # fmt: skip
+    rows = {r["kpi_date"]: r for r in daily_kpis(events, sessions).collect()
+            if r["platform"] == "all"}  # fmt: skip
+    assert not rows[date(2026, 1, 29)]["full_window"]  # 29 days of data behind it
+    assert rows[date(2026, 1, 30)]["full_window"]  # Jan 1..30
+    assert rows[date(2026, 2, 14)]["is_complete"] and not rows[date(2026, 2, 15)]["is_complete"]

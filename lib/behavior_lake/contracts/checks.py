@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from behavior_lake.lake.base import TableSpec
 
@@ -51,3 +52,50 @@ def key_problems(df: DataFrame, spec: TableSpec) -> list[str]:
                 f"not in the accepted values {list(allowed)}"
             )
     return problems
+
+
+NUMERIC = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.DecimalType,
+)
+
+
+def numeric_columns(spec: TableSpec) -> list[str]:
+    return [f.name for f in spec.schema.fields if isinstance(f.dataType, NUMERIC)]
+
+
+def range_problems(df: DataFrame, spec: TableSpec) -> list[str]:
+    """Why `df` breaks `spec`'s declared ranges and invariants (empty = it holds). NaN
+    and infinities are out of every range; nulls are the nullability contract's business.
+    One aggregate pass counts the violations of every rule."""
+    rules: dict[str, F.Column] = {}
+    for col, (low, high) in spec.ranges.items():
+        c = F.col(col).cast("double")
+        bad = F.isnan(c) | (F.abs(c) == float("inf"))
+        if low is not None:
+            bad = bad | (c < F.lit(float(low)))
+        if high is not None:
+            bad = bad | (c > F.lit(float(high)))
+        shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        rules[f"column {col} outside {shown}"] = F.col(col).isNotNull() & bad
+    for cond in spec.invariants:
+        rules[f"invariant {cond!r} broken"] = ~F.coalesce(F.expr(cond), F.lit(True))
+    if not rules:
+        return []
+    names = list(rules)
+    counts = df.agg(
+        *[
+            F.sum(F.when(rule, 1).otherwise(0)).alias(f"r{i}")
+            for i, rule in enumerate(rules.values())
+        ]
+    ).first()
+    return [
+        f"{spec.name}: {names[i]} in {counts[f'r{i}']} row(s)"
+        for i in range(len(names))
+        if counts[f"r{i}"]
+    ]

@@ -28,8 +28,22 @@ DAILY_KPIS = TableSpec(
             ),  # converting sessions / sessions
             T.StructField("orders", T.LongType(), False),
             T.StructField("revenue", T.DecimalType(28, 2), False),
+            T.StructField("is_complete", T.BooleanType(), False),  # the day is fully observed
+            T.StructField("full_window", T.BooleanType(), False),  # 30 days of data behind it
         ]
     ),
+    ranges={
+        "dau": (0, None),
+        "wau": (0, None),
+        "mau": (0, None),
+        "stickiness": (0, 1),
+        "sessions": (0, None),
+        "avg_session_duration_s": (0, None),
+        "conversion_rate": (0, 1),
+        "orders": (0, None),
+        "revenue": (0, None),
+    },
+    invariants=("dau <= wau", "wau <= mau"),
 )
 
 RETENTION_COHORTS = TableSpec(
@@ -47,6 +61,13 @@ RETENTION_COHORTS = TableSpec(
             T.StructField("is_complete", T.BooleanType(), False),  # the week is fully observed
         ]
     ),
+    ranges={
+        "week_number": (0, None),
+        "cohort_size": (1, None),
+        "retained": (0, None),
+        "retention_rate": (0, 1),
+    },
+    invariants=("retained <= cohort_size", "week_number > 0 OR retained = cohort_size"),
 )
 
 FUNNELS = TableSpec(
@@ -69,6 +90,16 @@ FUNNELS = TableSpec(
             T.StructField("is_complete", T.BooleanType(), False),  # every window has closed
         ]
     ),
+    ranges={
+        "step_index": (0, None),
+        "entrants": (0, None),
+        "persons": (0, None),
+        "step_conversion": (0, 1),
+        "overall_conversion": (0, 1),
+        "median_seconds_from_entry": (0, None),
+        "window_hours": (0, None),
+    },
+    invariants=("persons <= entrants",),
 )
 
 PATHS = TableSpec(
@@ -93,6 +124,7 @@ PATHS = TableSpec(
             T.StructField("last_date", T.DateType(), True),
         ]
     ),
+    ranges={"steps": (1, None), "count": (1, None), "probability": (0, 1), "rank": (1, None)},
 )
 
 VOCABULARY_SCHEMA = T.StructType(
@@ -113,6 +145,13 @@ PATH_VOCABULARY = TableSpec(
     key=("slot",),
     grain="one row per click-path feature slot (the n-gram it counts)",
     schema=VOCABULARY_SCHEMA,
+    ranges={
+        "slot": (0, None),
+        "n": (1, None),
+        "person_share": (0, 1),
+        "occurrences": (1, None),
+        "score": (None, None),  # a ranking score: any finite value
+    },
 )
 
 CATALOG = TableSpec(
@@ -136,6 +175,7 @@ CATALOG = TableSpec(
             T.StructField("updated_at", T.TimestampType(), False),
         ]
     ),
+    ranges={"position": (0, None), "window_days": (1, None), "impute_value": (None, None)},
 )
 
 DRIFT = TableSpec(

@@ -13,6 +13,7 @@ USER_SEGMENTS = TableSpec(
     cluster_by="person_id",
     grain="one row per person per as_of_date (scored by the champion segmentation model)",
     partition_by=("as_of_date",),
+    ranges={"segment_id": (0, None)},
     schema=T.StructType(
         [
             T.StructField("person_id", T.StringType(), False),
@@ -44,6 +45,7 @@ SEGMENT_DRIFT = TableSpec(
             T.StructField("computed_at", T.TimestampType(), False),
         ]
     ),
+    ranges={"persons": (0, None), "psi": (0, None), "psi_threshold": (0, None)},
 )
 
 register(USER_SEGMENTS, SEGMENT_DRIFT)
@@ -66,7 +68,23 @@ def _scores_spec(name: str, grain: str) -> TableSpec:
                 T.StructField("expected_active_days", T.DoubleType(), True),
                 T.StructField("model_version", T.StringType(), False),
                 T.StructField("scored_at", T.TimestampType(), False),
+                # P(no churn moment within survival_window_days); expected_active_days
+                # = expected days before the churn moment within that window
+                T.StructField("survival_probability", T.DoubleType(), True),
+                T.StructField("survival_window_days", T.IntegerType(), True),
             ]
+        ),
+        ranges={
+            "churn_probability": (0, 1),
+            "risk_decile": (1, 10),
+            "expected_active_days": (0, 3650),
+            "survival_probability": (0, 1),
+            "survival_window_days": (1, 3650),
+        },
+        invariants=(
+            "expected_active_days <= survival_window_days",
+            # S is non-increasing, so the area under it is at least window * S(window)
+            "expected_active_days >= survival_window_days * survival_probability - 1e-6 * survival_window_days",
         ),
     )
 
@@ -97,6 +115,12 @@ SHADOW_COMPARISON = TableSpec(
             T.StructField("compared_at", T.TimestampType(), False),
         ]
     ),
+    ranges={
+        "persons": (0, None),
+        "rank_correlation": (-1, 1),
+        "capacity": (0, None),
+        "top_capacity_overlap": (0, 1),
+    },
 )
 
 MODEL_MONITORING = TableSpec(
@@ -119,6 +143,14 @@ MODEL_MONITORING = TableSpec(
             T.StructField("computed_at", T.TimestampType(), False),
         ]
     ),
+    ranges={
+        "persons": (0, None),
+        "base_rate": (0, 1),
+        "roc_auc": (0, 1),
+        "pr_auc": (0, 1),
+        "brier": (0, 1),
+        "expected_calibration_error": (0, 1),
+    },
 )
 
 SCORING_REJECTS = TableSpec(

@@ -3,6 +3,11 @@
 DAU/WAU/MAU count distinct persons with at least one event on the day / in the 7 / 30
 days ending that day (on that platform for platform rows). Every date between the first
 and last activity gets a row, so a quiet day shows zeros rather than disappearing.
+
+Completeness: a day is complete when the data reaches past its end (an event on a later
+day); the last day of the data is still filling up and says so (`is_complete` = false), so
+its small counts are never read as a drop. `full_window` is true when the 30 days behind
+a row's WAU/MAU all lie inside the data (the first 29 days count too few persons).
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ def daily_kpis(events: DataFrame, sessions: DataFrame) -> DataFrame:
     )
     keys = ["kpi_date", "platform"]
     out = (
-        spine.join(dau, keys, "left")
+        spine.crossJoin(bounds)
+        .join(dau, keys, "left")
         .join(rolling_active(active, 7, "wau"), keys, "left")
         .join(rolling_active(active, 30, "mau"), keys, "left")
         .join(per_session, keys, "left")
@@ -87,4 +93,6 @@ def daily_kpis(events: DataFrame, sessions: DataFrame) -> DataFrame:
         F.coalesce("revenue", F.lit(0).cast("decimal(28,2)"))
         .cast("decimal(28,2)")
         .alias("revenue"),
+        (F.col("kpi_date") < F.col("hi")).alias("is_complete"),
+        (F.date_sub("kpi_date", 29) >= F.col("lo")).alias("full_window"),
     )

@@ -70,7 +70,7 @@ def retention_cohorts(
         "cohort_size",
         got.alias("retained"),
         (got / F.col("cohort_size")).alias("retention_rate"),
-        (F.date_add("week_start", 6) <= F.col("last_date")).alias("is_complete"),
+        (F.date_add("week_start", 6) < F.col("last_date")).alias("is_complete"),
     )
 
 

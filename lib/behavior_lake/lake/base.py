@@ -52,6 +52,9 @@ class TableSpec:
     `cluster_by`: the column rows are laid out by within a partition (files hold
     contiguous ranges of it), or None.
     `accepted`: columns restricted to a set of values (status and reason codes).
+    `ranges`: the valid range of numeric columns, (low, high) inclusive, None = open (what a
+    published number can mean: a rate is in [0, 1], a count is never negative).
+    `invariants`: SQL conditions every row satisfies (e.g. "dau <= mau").
     """
 
     name: str
@@ -63,6 +66,8 @@ class TableSpec:
     unkeyed: str = ""
     cluster_by: str | None = None
     accepted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    invariants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validate_table_name(self.name)
@@ -71,6 +76,7 @@ class TableSpec:
             ("partition", self.partition_by),
             ("key", self.key),
             ("accepted-values", tuple(self.accepted)),
+            ("range", tuple(self.ranges)),
             ("cluster", (self.cluster_by,) if self.cluster_by else ()),
         ):
             missing = [c for c in cols if c not in names]
@@ -223,6 +229,20 @@ class Lake(ABC):
                 + "; ".join(schema_differences(spec.schema, expected.schema) or ["same schema"])
             )
         return spec
+
+    def evolves(self, table: str, df: DataFrame, evolve: bool) -> bool:
+        """Whether a write may add columns: asked for (`evolve`), or the columns are the
+        ones the table's spec declares and an older table lacks (the contract grew: a
+        lake built before keeps working without a migration step)."""
+        if evolve:
+            return True
+        spec = self.specs.get(table)
+        if spec is None:
+            return False
+        have = set(self.schema(table).fieldNames())
+        extra = [c for c in df.columns if c not in have]
+        declared = set(spec.schema.fieldNames())
+        return bool(extra) and all(c in declared for c in extra)
 
     def ensure(self, table: str) -> None:
         """Create a declared table if it does not exist yet."""

@@ -158,7 +158,7 @@ class DeltaRsLake(Lake):
     # ------------------------------------------------------------------ writes
     def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
         adds = self._write_files(table, dt, df)
         return self._commit(table, dt, adds, [], "append")
 
@@ -166,7 +166,7 @@ class DeltaRsLake(Lake):
         self, table: str, df: DataFrame, *, where: Where | None = None, evolve: bool = False
     ) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
         if where is None:
             adds = self._write_files(table, dt, df)
             removes = [self._remove(a) for a in self._add_rows(dt)]
@@ -192,7 +192,7 @@ class DeltaRsLake(Lake):
     ) -> WriteResult:
         keys = list(keys)
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
         self._check_unique_keys(df, keys, table)
         files = list(dt.file_uris())
         target = self._scan_with_file(table, dt, files)
@@ -223,7 +223,7 @@ class DeltaRsLake(Lake):
         self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
     ) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve)
+        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
         keyset = keys.select(F.col(key)).distinct()
         target = self._scan_with_file(table, dt, list(dt.file_uris()))
         flagged = target.join(keyset.withColumn("_hit", F.lit(1)), on=key, how="left")

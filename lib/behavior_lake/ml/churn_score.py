@@ -24,7 +24,10 @@ from behavior_lake.ml.churn import (
     PROB,
     capacity_for,
     probability,
+    restricted_mean_days,
     spearman,
+    survival_at,
+    survival_shape,
 )
 from behavior_lake.ml.churn_data import CHALLENGER, CHAMPION, NoChampionError, feature_list
 from behavior_lake.ml.churn_monitor import monitor
@@ -88,7 +91,9 @@ def score_churn(
             "churn: scoring %d eligible persons of %s with v%s (%d set aside)",
             n, day, champ.version, rejected,
         )  # fmt: skip
-        scores = caches.keep(_scores(lake, good, cfg.model_name, champ, day, cap))
+        scores = caches.keep(
+            _scores(lake, good, cfg.model_name, champ, day, cap, cfg.survival_window_days)
+        )
         res_w = lake.overwrite(CHURN_SCORES.name, scores, where=Where.eq("as_of_date", day))
         out = ScoreResult(day, res_w.rows_written, rejected, str(champ.version))
         if cfg.shadow if shadow is None else shadow:
@@ -140,7 +145,7 @@ def _shadow(lake, settings, good, scores, champ, day, cap, n, out: ScoreResult, 
     if chal is None or chal.version == champ.version:
         log.info("churn: shadow mode: no challenger different from the champion")
         return
-    sh = caches.keep(_scores(lake, good, cfg.model_name, chal, day, cap))
+    sh = caches.keep(_scores(lake, good, cfg.model_name, chal, day, cap, cfg.survival_window_days))
     lake.overwrite(CHURN_SCORES_SHADOW.name, sh, where=Where.eq("as_of_date", day))
     rho = spearman(scores, sh)
     both = (
@@ -187,18 +192,22 @@ def _reject(lake: Lake, bad: DataFrame, day: date, name: str, version: str) -> i
     return res.rows_written
 
 
-def _scores(lake: Lake, good: DataFrame, name: str, mv, day: date, cap: int) -> DataFrame:
+def _scores(
+    lake: Lake, good: DataFrame, name: str, mv, day: date, cap: int, window: int
+) -> DataFrame:
     model = tracking.load_spark_model(name, mv.version)
     scored = probability(model, good).select("person_id", "as_of_date", PROB, "recency_days_event")
-    expected = F.lit(None).cast("double")
+    expected = survival = F.lit(None).cast("double")
     if (mv.tags or {}).get("survival") == "true":  # set by train_churn
         import mlflow.spark
 
         surv = mlflow.spark.load_model(f"runs:/{mv.run_id}/survival_model")
+        col, shape = survival_shape(surv)
         scored = surv.transform(
             scored.join(good, ["person_id", "as_of_date", "recency_days_event"])
         )
-        expected = F.col("expected_active_days")
+        expected = restricted_mean_days(F.col(col), shape, window)
+        survival = survival_at(F.col(col), shape, window)
     else:
         log.info("churn: v%s has no survival model: expected_active_days left null", mv.version)
     from pyspark.sql import Window
@@ -213,4 +222,6 @@ def _scores(lake: Lake, good: DataFrame, name: str, mv, day: date, cap: int) -> 
         expected.cast("double").alias("expected_active_days"),
         F.lit(str(mv.version)).alias("model_version"),
         F.current_timestamp().alias("scored_at"),
+        survival.cast("double").alias("survival_probability"),
+        F.lit(window).cast("int").alias("survival_window_days"),
     )  # fmt: skip

@@ -9,10 +9,11 @@ from datetime import date
 from functools import partial
 
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from behavior_lake.config import Settings
+from behavior_lake.contracts.gold import USER_FEATURES
 from behavior_lake.contracts.silver import EVENTS
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.ml import cached_for_training, run_concurrently, tracking
@@ -23,21 +24,30 @@ from behavior_lake.ml.churn import (
     active_days,
     calibrated_column,
     concordance_index,
+    curve_points,
     evaluate,
     fit_calibrator,
     fit_classifier,
     fit_survival,
+    kaplan_meier,
     probability,
     raw_probability,
+    survival_at,
+    survival_shape,
     survival_targets,
 )
 from behavior_lake.ml.churn_data import C_INDEX_SAMPLE, KINDS, feature_list, training_set
 from behavior_lake.ml.churn_registry import promote
-from behavior_lake.ml.churn_report import log_churn_artifacts
+from behavior_lake.ml.churn_report import log_churn_artifacts, model_card
 from behavior_lake.ml.snapshots import catalog_fills
 from behavior_lake.spark import Caches, cache_scope
 
 log = logging.getLogger(__name__)
+
+BASELINE = "recency_baseline"  # days since the last event as a score (a ranking only)
+# metrics defined for a score that is a ranking but not a probability
+RANK_METRICS = ("rows", "base_rate", "roc_auc", "pr_auc", "capacity", "precision_at_capacity",
+                "lift_at_capacity")  # fmt: skip
 
 
 @dataclass
@@ -86,6 +96,9 @@ class ChurnFit:
     baseline: Metrics
     surv_model: PipelineModel | None
     c_index: float | None
+    survival_check: dict | None = None
+    # (score, label) holdout points of every candidate and of the recency baseline
+    points: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def model(self) -> PipelineModel:
@@ -110,10 +123,11 @@ def train_churn(lake: Lake, settings: Settings) -> ChurnTrainResult:
         split = churn_split(lake, settings, caches)
         tracking.configure(settings.mlflow, settings.mlflow.churn_experiment)
         t0 = time.monotonic()
-        with mlflow.start_run(run_name=f"churn-{split.holdout_cut}") as run:
+        with mlflow.start_run(
+            run_name=tracking.unique_run_name(f"churn-{split.holdout_cut}")
+        ) as run:
             fit = fit_churn(split, settings)
-            scored = caches.track(probability(fit.model, split.holdout).cache())
-            _log_churn_run(fit, split, scored, settings)
+            _log_churn_run(fit, split, lake, settings)
             version, aliases, reasons = _register_churn(fit, split, settings)
     m = fit.metrics
     log.info(
@@ -160,14 +174,20 @@ def fit_churn(split: ChurnSplit, settings: Settings) -> ChurnFit:
     cal_rows = split.train.filter(F.col("as_of_date") == F.lit(train_cuts[-1]))
     kinds = list(cfg.models or KINDS)
 
+    points: dict[str, list[tuple[float, float]]] = {}
+
     def candidate(kind: str) -> tuple[PipelineModel, Metrics, bool]:
         model = fit_classifier(fit_rows, kind, split.features, split.fills, cfg)
         model, calibrated = _maybe_calibrate(model, cal_rows, cfg, fit_cuts != train_cuts)
-        return model, evaluate(probability(model, split.holdout), cfg), calibrated
+        scored = probability(model, split.holdout).select(PROB, LABEL).cache()
+        points[kind] = curve_points(scored)
+        metrics = evaluate(scored, cfg)
+        scored.unpersist()
+        return model, metrics, calibrated
 
-    def survival() -> tuple[PipelineModel | None, float | None]:
+    def survival() -> tuple[PipelineModel | None, float | None, dict | None]:
         if not cfg.survival:
-            return None, None
+            return None, None, None
         return _survival(
             split.days, split.data, split.cuts, split.last, split.features, split.fills, settings
         )
@@ -176,13 +196,15 @@ def fit_churn(split: ChurnSplit, settings: Settings) -> ChurnFit:
         [*[partial(candidate, k) for k in kinds], survival], settings.spark.ml_parallelism
     )
     results = dict(zip(kinds, fitted[:-1], strict=True))
-    surv_model, c_index = fitted[-1]
+    surv_model, c_index, check = fitted[-1]
     kind = max(results, key=lambda k: results[k][1].pr_auc)
-    recency = split.holdout.withColumn(PROB, F.col("recency_days_event"))
-    return ChurnFit(results, kind, evaluate(recency, cfg), surv_model, c_index)
+    recency = split.holdout.withColumn(PROB, F.col("recency_days_event").cast("double"))
+    points[BASELINE] = curve_points(recency)
+    return ChurnFit(results, kind, evaluate(recency, cfg), surv_model, c_index, check, points)
 
 
-def _log_churn_run(fit: ChurnFit, split: ChurnSplit, scored: DataFrame, settings: Settings):
+def _log_churn_run(fit: ChurnFit, split: ChurnSplit, lake: Lake, settings: Settings):
+    """Params, the metrics each score defines, datasets, curves of every candidate."""
     import mlflow
 
     cfg = settings.churn
@@ -205,16 +227,36 @@ def _log_churn_run(fit: ChurnFit, split: ChurnSplit, scored: DataFrame, settings
             "features": len(split.features),
             "calibrated": fit.calibrated,
             "last_event_date": str(split.last),
+            "survival_window_days": cfg.survival_window_days,
         }
     )
     mlflow.log_metrics(fit.metrics.as_dict())
-    mlflow.log_metrics(fit.baseline.as_dict("baseline_recency_"))
+    # the recency baseline ranks persons; it is not a probability: no Brier, no log loss
+    base = fit.baseline.as_dict()
+    mlflow.log_metrics({f"baseline_recency_{k}": base[k] for k in RANK_METRICS})
     if fit.c_index is not None:
         mlflow.log_metric("c_index", fit.c_index)
-    log_churn_artifacts(
-        scored, fit.model, fit.kind, split.features, fit.metrics, fit.baseline,
-        fit.calibrated, fit.c_index, settings, split.holdout_cut,
-    )  # fmt: skip
+    check = fit.survival_check
+    if check and check["predicted"] is not None and check["observed"] is not None:
+        mlflow.log_metrics(
+            {
+                "survival_check_days": check["days"],
+                "survival_predicted": check["predicted"],
+                "survival_observed_km": check["observed"],
+                "survival_abs_error": abs(check["predicted"] - check["observed"]),
+                "survival_weibull_shape": check["shape"],
+            }
+        )
+    snapshots = {"cutoffs": ",".join(str(c) for c in split.train_cuts)}
+    tracking.log_table_inputs(
+        lake,
+        [
+            (USER_FEATURES, "training", snapshots),
+            (USER_FEATURES, "holdout", {"cutoffs": str(split.holdout_cut)}),
+            (EVENTS, "labels", {"last_event_date": str(split.last)}),
+        ],
+    )
+    log_churn_artifacts(fit, split, settings)
 
 
 def _register_churn(
@@ -244,6 +286,16 @@ def _register_churn(
     for key, value in tags.items():
         client.set_model_version_tag(cfg.model_name, version.version, key, value)
     mlflow.set_tag("aliases", ",".join(aliases) or "none")
+    m = fit.metrics
+    tracking.describe_model(
+        cfg.model_name,
+        version.version,
+        model_card(cfg, fit, split),
+        f"{fit.kind} trained on cutoffs {split.train_cuts[0]}..{split.train_cuts[-1]}, holdout "
+        f"{split.holdout_cut}: PR AUC {m.pr_auc:.3f} (base rate {m.base_rate:.3f}, recency "
+        f"baseline {fit.baseline.pr_auc:.3f}), lift {m.lift_at_capacity:.2f} in the top "
+        f"{m.capacity}. Gate: {'; '.join(reasons) if reasons else 'passed'}.",
+    )
     return str(version.version), aliases, reasons
 
 
@@ -284,14 +336,62 @@ def _survival(days, data, cuts, last, features, fills, settings):
     hold = rows.filter(F.col("as_of_date") == F.lit(cuts[-1]))
     if n_train == 0 or hold.limit(1).count() == 0:
         train.unpersist()
-        return None, None
+        return None, None, None
     model = fit_survival(train, features, fills)
     train.unpersist()
-    pred = model.transform(hold).select("duration_days", "observed", "expected_active_days")
+    col, shape = survival_shape(model)
+    pred = model.transform(hold).select("duration_days", "observed", F.col(col).alias("scale"))
+    # the longest time the holdout's outcomes are observed for (censoring at the data's end)
+    check_days = min(cfg.survival_window_days, (last - cuts[-1]).days + 1)
+    check = survival_check(pred, shape, check_days)
     n = pred.count()
     if n > C_INDEX_SAMPLE:
         pred = pred.sample(False, C_INDEX_SAMPLE / n, cfg.seed)
     pts = [(r[0], r[1], r[2]) for r in pred.collect()]
     c = concordance_index(pts)
-    log.info("churn: survival (AFT) concordance index %.3f on %d holdout rows", c, len(pts))
-    return model, c
+    log.info(
+        "churn: survival (AFT, Weibull shape %.2f) concordance %.3f on %d holdout rows; "
+        "still active after %d days: predicted %.3f, observed (Kaplan-Meier) %.3f",
+        shape, c, len(pts), check_days, check["predicted"], check["observed"],
+    )  # fmt: skip
+    return model, c, check
+
+
+def survival_check(pred: DataFrame, shape: float, days: int, bins: int = 4) -> dict:
+    """Predicted vs observed survival at `days` on the holdout, overall and by quartile
+    of predicted survival (the observed side is Kaplan-Meier, so censored persons
+    count as at risk until they leave the data)."""
+    p = survival_at(F.col("scale"), shape, days)
+    binned = pred.select(
+        "duration_days",
+        "observed",
+        p.alias("p"),
+        F.ntile(bins).over(Window.partitionBy(F.lit(1)).orderBy(p)).alias("bin"),
+    )
+    agg = (
+        binned.groupBy("bin", "duration_days")
+        .agg(
+            F.sum("observed").cast("long").alias("events"),
+            F.sum(1 - F.col("observed")).cast("long").alias("censored"),
+            F.sum("p").alias("p_sum"),
+            F.count(F.lit(1)).alias("n"),
+        )
+        .collect()
+    )
+    by_bin: dict[int, list] = {}
+    for r in agg:
+        by_bin.setdefault(int(r["bin"]), []).append(r)
+
+    def summary(rows) -> dict:
+        n = sum(r["n"] for r in rows)
+        return {
+            "persons": n,
+            "predicted": sum(r["p_sum"] for r in rows) / n if n else None,
+            "observed": kaplan_meier(
+                [(r["duration_days"], r["events"], r["censored"]) for r in rows], days
+            ),
+        }
+
+    out = {"days": days, "shape": shape, **summary(agg)}
+    out["bins"] = [{"bin": b, **summary(rows)} for b, rows in sorted(by_bin.items())]
+    return out

@@ -57,16 +57,25 @@ def curve(
     title: str,
     out: Path,
     diagonal: bool = False,
+    hline: tuple[float, str] | None = None,
+    vline: tuple[float, str] | None = None,
+    markers: bool = False,
 ) -> Path:
-    fig, ax = plt.subplots(figsize=(5, 4))
+    """One line per series; reference lines: the diagonal, a level (`hline`: value,
+    label, e.g. the base rate) and a position (`vline`, e.g. the capacity)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for label, (x, y) in series.items():
-        ax.plot(x, y, label=label)
+        ax.plot(x, y, label=label, marker="o" if markers else None, markersize=3)
     if diagonal:
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect / random")
+    if hline is not None:
+        ax.axhline(hline[0], color="grey", linestyle="--", linewidth=1, label=hline[1])
+    if vline is not None:
+        ax.axvline(vline[0], color="tab:red", linestyle="--", linewidth=1, label=vline[1])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -122,3 +123,48 @@ def download_json(run_id: str, path: str) -> Any:
 
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
     return json.loads(Path(local).read_text())
+
+
+def log_table_inputs(lake: Any, inputs: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Record the lake tables a run read as MLflow datasets: the Delta table (by name
+    under a metastore, else by path) at the version read, with `context` (training,
+    holdout, labels) and tags such as the snapshot dates used."""
+    import mlflow
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    for table, context, tags in inputs:
+        version = lake.version(table)
+        fqn = getattr(lake, "table_name", lambda _t: None)(table)
+        if fqn:
+            source = DeltaDatasetSource(delta_table_name=fqn, delta_table_version=version)
+        else:
+            source = DeltaDatasetSource(path=lake.path(table), delta_table_version=version)
+        # the digest tells the slices of one table version apart (MLflow records one
+        # input per digest: training and holdout cutoffs would otherwise merge)
+        key = f"{table}@{version}:{sorted(tags.items())}".encode()
+        mlflow.log_input(
+            MetaDataset(source, name=table, digest=hashlib.sha256(key).hexdigest()[:8]),
+            context=context,
+            tags={
+                "table": table,
+                "delta_version": str(version),
+                **{k: str(v) for k, v in tags.items()},
+            },
+        )
+
+
+def describe_model(name: str, version: str | int, model_text: str, version_text: str) -> None:
+    """Registered-model and model-version descriptions (shown in the MLflow UI)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.update_registered_model(name, description=model_text)
+    client.update_model_version(name, str(version), description=version_text)
+
+
+def unique_run_name(prefix: str) -> str:
+    """`<prefix>-<UTC time to the second>`: retrains on the same data stay apart."""
+    from datetime import UTC, datetime
+
+    return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
