@@ -73,7 +73,9 @@ def test_gate_blocks_a_bad_model(trained) -> None:
     info = mlflow.models.get_model_info(f"models:/{name}/{newest.version}")
     inputs = {c.name for c in info.signature.inputs.inputs}
     assert inputs == set(demo.settings.segments.features)
-    assert [c.name for c in info.signature.outputs.inputs] == ["segment_id"]
+    # the served column is `prediction` (MLflow's pyfunc serving returns it): the
+    # published segment id
+    assert [c.name for c in info.signature.outputs.inputs] == ["prediction"]
 
 
 def test_assign_scores_everyone_and_records_drift(trained, record_property) -> None:
@@ -109,6 +111,48 @@ def test_assign_scores_everyone_and_records_drift(trained, record_property) -> N
     record_property("ari_vs_archetypes", ari)
     print(f"segmentation ARI vs planted archetypes: {ari:.3f} over {sum(cont.values())} persons")
     assert ari > 0.05  # clearly better than a random assignment (ARI ~ 0)
+
+
+def test_segment_ids_keep_their_meaning_across_retrains(trained) -> None:
+    """A retrain with another seed numbers its clusters its own way; the published ids
+    and names follow the champion's, and the gate checks agreement with it."""
+    from behavior_lake.jobs import assign_segments, train_segments
+
+    demo, client, _ = trained
+    lake, latest = demo.lake, demo.as_of_dates[-1]
+    name = demo.settings.segments.model_name
+    assert assign_segments.cli(demo.job_args()) == 0
+    before = lake.read("gold.user_segments").filter(F.col("as_of_date") == latest)
+    before = {r.person_id: (r.segment_id, r.segment_name) for r in before.collect()}
+    old = tracking.version_by_alias(name, "champion")
+    assert train_segments.cli(demo.job_args(*LOW_GATE, "--conf", "segments.seed=7")) == 0
+    new = tracking.version_by_alias(name, "champion")
+    assert int(new.version) > int(old.version)  # promoted: gate and agreement both held
+    run = client.get_run(new.run_id)
+    assert run.data.metrics["champion_ari"] >= demo.settings.segments.gate.min_champion_ari
+    assert run.info.run_name != client.get_run(old.run_id).info.run_name
+    assert "gold.user_features" in {d.dataset.name for d in run.inputs.dataset_inputs}
+    assert "silhouette" in client.get_model_version(name, new.version).description
+    mapping = tracking.download_json(new.run_id, "segment_alignment.json")
+    print(f"cluster -> segment id after the retrain: {mapping['cluster_to_segment']}")
+    assert mapping["champion_version"] == str(old.version)
+    assert assign_segments.cli(demo.job_args()) == 0
+    after = lake.read("gold.user_segments").filter(F.col("as_of_date") == latest)
+    after = {r.person_id: (r.segment_id, r.segment_name) for r in after.collect()}
+    assert after.keys() == before.keys()
+    same = sum(before[p] == after[p] for p in before) / len(before)
+    print(f"persons keeping their segment id and name across the retrain: {same:.1%}")
+    assert same >= 0.9
+    # the registered model served through MLflow's pyfunc answers in published ids too
+    feats = demo.settings.segments.features
+    rows = (
+        lake.read("gold.user_features").filter(F.col("as_of_date") == latest)
+        .orderBy("person_id").limit(25)
+    )  # fmt: skip
+    served = mlflow.pyfunc.load_model(f"models:/{name}/{new.version}")
+    predicted = served.predict(rows.select(*feats).toPandas())
+    ids = [after[r.person_id][0] for r in rows.select("person_id").collect()]
+    assert [int(v) for v in predicted] == ids
 
 
 def test_assign_without_champion_fails_clearly(demo: Demo, tmp_path: Path, capsys) -> None:

@@ -17,15 +17,19 @@ from pyspark.sql import functions as F
 from behavior_lake.config import Settings
 from behavior_lake.lake import Lake, LakeError
 from behavior_lake.ml import cached_for_training, plots, tracking
+from behavior_lake.ml.segment_align import Alignment, align
 from behavior_lake.ml.segments import (
     NAMING_RULES,
     SEGMENT_COL,
+    SERVED_COL,
+    ari_between,
     choose_k,
     fit_range,
     gate,
     profiles,
     segment_names,
     stability,
+    with_published_ids,
 )
 from behavior_lake.ml.snapshots import (
     CHAMPION,
@@ -62,9 +66,40 @@ class SegmentFit:
     best: Any
     stab: Any
     profiles: list[dict]
-    names: dict[int, str]
+    names: dict[int, str]  # published segment id -> name
     passed: bool
     reasons: list[str]
+    alignment: Alignment | None = None
+    champion_ari: float | None = None
+
+    def published_profiles(self) -> list[dict]:
+        """The profiles under their published ids and names; `cluster` = the model's
+        own cluster number (gold.user_segments maps it through this)."""
+        ids = self.alignment.ids if self.alignment else {}
+        out = []
+        for p in self.profiles:
+            sid = ids.get(p["segment_id"], p["segment_id"])
+            out.append({**p, "cluster": p["segment_id"], "segment_id": sid,
+                        "segment_name": self.names[sid]})  # fmt: skip
+        return sorted(out, key=lambda p: p["segment_id"])
+
+
+@dataclass
+class Champion:
+    """The current champion: its version, published profile and model (None: none yet)."""
+
+    version: str | None = None
+    profile: list[dict] = field(default_factory=list)
+    model: Any = None
+
+
+def current_champion(cfg) -> Champion:
+    try:
+        mv = tracking.version_by_alias(cfg.model_name, CHAMPION)
+    except tracking.ModelNotFoundError:
+        return Champion()
+    profile = tracking.download_json(mv.run_id, "segment_profile.json")
+    return Champion(str(mv.version), profile, tracking.load_spark_model(cfg.model_name, mv.version))
 
 
 def train_segments(lake: Lake, settings: Settings, as_of: date | None = None) -> SegmentTrainResult:
@@ -80,9 +115,11 @@ def train_segments(lake: Lake, settings: Settings, as_of: date | None = None) ->
         day, train, persons, previous = segment_training_set(lake, settings, as_of, caches)
         tracking.configure(settings.mlflow, settings.mlflow.segments_experiment)
         t0 = time.monotonic()
-        with mlflow.start_run(run_name=f"segments-{day}") as run:
-            fit = fit_segments(train, previous, catalog_fills(lake), settings, caches)
+        champion = current_champion(cfg)
+        with mlflow.start_run(run_name=tracking.unique_run_name(f"segments-{day}")) as run:
+            fit = fit_segments(train, previous, catalog_fills(lake), settings, caches, champion)
             _log_segment_run(fit, cfg, day, persons)
+            tracking.log_table_inputs(lake, [(FEATURES, "training", {"snapshot": str(day)})])
             version = _register_segments(fit, cfg, day, train.select(*cfg.features))
     log.info(
         "segments: k=%d silhouette=%.3f stability_ari=%.3f in %.1fs (run %s)",
@@ -142,19 +179,43 @@ def segment_training_set(
 
 
 def fit_segments(
-    train: DataFrame, previous: DataFrame, fills, settings: Settings, caches: Caches
+    train: DataFrame,
+    previous: DataFrame,
+    fills,
+    settings: Settings,
+    caches: Caches,
+    champion: Champion | None = None,
 ) -> SegmentFit:
-    """Fit every k, choose one, measure stability, profile and name the segments, gate."""
+    """Fit every k, choose one, measure stability, profile the segments, align their ids
+    and names with the champion's, gate (quality, stability, agreement with the champion)."""
     cfg, par = settings.segments, settings.spark.ml_parallelism
+    champion = champion or Champion()
     results = fit_range(train, cfg, fills, par)
     best, reason_k = choose_k(results, cfg.min_segment_share)
     pred = caches.track(best.model.transform(train).cache())
     base = pred.select("person_id", SEGMENT_COL)
     stab = stability(train, base, cfg, best.k, fills, previous, par)
     profs = profiles(pred, cfg)
-    names = segment_names(profs, cfg.names)
+    derived = segment_names(profs, cfg.names)
+    al = align(profs, derived, champion.profile, list(cfg.features), cfg.rename_shift,
+               champion.version)  # fmt: skip
+    for change in al.changes:
+        log.warning("segments: %s", change)
     passed, reasons = gate(best.silhouette, stab.stability_ari, reason_k, cfg)
-    return SegmentFit(results, best, stab, profs, names, passed, reasons)
+    champion_ari = None
+    if champion.model is not None:
+        try:
+            champion_ari = ari_between(base, champion.model.transform(train))
+        except Exception as exc:  # the champion was fitted on other features
+            log.warning("segments: champion v%s cannot score this snapshot (%s): no agreement "
+                        "check", champion.version, str(exc).splitlines()[0])  # fmt: skip
+        if champion_ari is not None and not champion_ari >= cfg.gate.min_champion_ari:
+            passed = False
+            reasons.append(
+                f"agreement with champion v{champion.version} ARI {champion_ari:.3f} < "
+                f"gate.min_champion_ari {cfg.gate.min_champion_ari}"
+            )
+    return SegmentFit(results, best, stab, profs, al.names, passed, reasons, al, champion_ari)
 
 
 def _log_segment_run(fit: SegmentFit, cfg, day: date, persons: int) -> None:
@@ -190,13 +251,13 @@ def _log_segment_run(fit: SegmentFit, cfg, day: date, persons: int) -> None:
         metrics[f"bootstrap_ari_{i}"] = a
     if stab.previous_window_ari is not None:
         metrics["previous_window_ari"] = stab.previous_window_ari
-    for p in fit.profiles:
+    if fit.champion_ari is not None:
+        metrics["champion_ari"] = fit.champion_ari
+    for p in fit.published_profiles():
         metrics[f"segment_size_{p['segment_id']}"] = p["size"]
         metrics[f"segment_share_{p['segment_id']}"] = p["share"]
     mlflow.log_metrics(metrics)
-    _log_artifacts(
-        fit.results, best.k, fit.profiles, fit.names, cfg, day, stab, fit.passed, fit.reasons
-    )
+    _log_artifacts(fit, cfg, day)
 
 
 def _register_segments(fit: SegmentFit, cfg, day: date, example: DataFrame) -> str:
@@ -204,7 +265,9 @@ def _register_segments(fit: SegmentFit, cfg, day: date, example: DataFrame) -> s
     the gate."""
     import mlflow
 
-    version = tracking.log_spark_model(fit.best.model, cfg.model_name, example, SEGMENT_COL)
+    ids = fit.alignment.ids if fit.alignment else {}
+    served = with_published_ids(fit.best.model, ids)
+    version = tracking.log_spark_model(served, cfg.model_name, example, SERVED_COL)
     client = mlflow.MlflowClient()
     verdict = "passed" if fit.passed else "failed"
     client.set_model_version_tag(cfg.model_name, version.version, "as_of_date", str(day))
@@ -228,16 +291,29 @@ def _register_segments(fit: SegmentFit, cfg, day: date, example: DataFrame) -> s
             "; ".join(fit.reasons),
         )
     mlflow.set_tag("gate", verdict)
+    names = ", ".join(f"{p['segment_id']} {p['segment_name']} ({p['share']:.0%})"
+                      for p in fit.published_profiles())  # fmt: skip
+    tracking.describe_model(
+        cfg.model_name,
+        version.version,
+        _card(cfg, day, fit),
+        f"k={fit.best.k} on the {day} snapshot, silhouette {fit.best.silhouette:.3f}, stability "
+        f"ARI {fit.stab.stability_ari:.3f}; gate {verdict}"
+        + (f" ({'; '.join(fit.reasons)})" if fit.reasons else "")
+        + f". Segments: {names}.",
+    )
     return str(version.version)
 
 
-def _log_artifacts(results, k, profs, names, cfg, day, stab, passed, reasons) -> None:
+def _log_artifacts(fit: SegmentFit, cfg, day) -> None:
     import mlflow
 
+    results, k = fit.results, fit.best.k
+    profs = fit.published_profiles()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         plots.silhouette_by_k({r.k: r.silhouette for r in results}, k, d / "silhouette_by_k.png")
-        rows = [f"{p['segment_id']}: {names[p['segment_id']]}" for p in profs]
+        rows = [f"{p['segment_id']}: {p['segment_name']}" for p in profs]
         plots.heatmap(
             rows,
             list(cfg.features),
@@ -245,7 +321,9 @@ def _log_artifacts(results, k, profs, names, cfg, day, stab, passed, reasons) ->
             "Centroid z-scores",
             d / "centroid_zscores.png",
         )
-        profile = [{**p, "segment_name": names[p["segment_id"]]} for p in profs]
+        profile = profs
+        if fit.alignment is not None:
+            (d / "segment_alignment.json").write_text(json.dumps(fit.alignment.as_json(), indent=2))
         (d / "segment_profile.json").write_text(json.dumps(profile, indent=2, default=float))
         header = ["segment_id", "segment_name", "size", "share", *cfg.features]
         lines = [",".join(header)]
@@ -254,14 +332,25 @@ def _log_artifacts(results, k, profs, names, cfg, day, stab, passed, reasons) ->
             vals += [f"{(p['means'][c] or 0):.4f}" for c in cfg.features]
             lines.append(",".join(str(v) for v in vals))
         (d / "segment_profile.csv").write_text("\n".join(lines) + "\n")
-        (d / "model_card.md").write_text(
-            _card(cfg, day, k, results, stab, profile, passed, reasons)
-        )
+        (d / "model_card.md").write_text(_card(cfg, day, fit))
         mlflow.log_artifacts(str(d))
 
 
-def _card(cfg, day, k, results, stab, profile, passed, reasons) -> str:
+def _card(cfg, day, fit: SegmentFit) -> str:
+    results, k, stab, passed, reasons = fit.results, fit.best.k, fit.stab, fit.passed, fit.reasons
+    profile = fit.published_profiles()
     best = next(r for r in results if r.k == k)
+    al = fit.alignment
+    aligned = (
+        f"Aligned with champion v{al.champion_version}: clusters matched to its segments by "
+        f"centroid z-scores; ids kept; names kept unless a centroid moved more than "
+        f"{cfg.rename_shift} (RMS z). Agreement with the champion's assignment: ARI "
+        f"{fit.champion_ari:.3f} (gate {cfg.gate.min_champion_ari}). Changes: "
+        + ("; ".join(al.changes) or "none")
+        + "."
+        if al is not None and al.champion_version and fit.champion_ari is not None
+        else "First segmentation: no champion to align with."
+    )
     seg_lines = "\n".join(
         f"| {p['segment_id']} | {p['segment_name']} | {p['size']} | {p['share']:.1%} |"
         for p in profile
@@ -284,6 +373,8 @@ stability_ari = {stab.stability_ari:.3f}.
 
 **Gate.** min silhouette {cfg.gate.min_silhouette}, min stability ARI
 {cfg.gate.min_stability_ari}: {"PASSED (champion)" if passed else "FAILED: " + "; ".join(reasons)}.
+
+**Stable ids.** {aligned}
 
 | segment | name | persons | share |
 |---|---|---|---|

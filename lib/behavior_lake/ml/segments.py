@@ -128,10 +128,27 @@ def silhouette(pred: DataFrame) -> float:
     return float(ev.evaluate(pred))
 
 
-def shares_of(pred: DataFrame, k: int) -> dict[int, float]:
+SERVED_COL = "prediction"  # what MLflow's pyfunc serving returns for a Spark model
+
+
+def with_published_ids(model: PipelineModel, ids: Mapping[int, int]) -> PipelineModel:
+    """The model as registered: its pipeline plus a last stage that maps the clustering's
+    own cluster number to the published (stable) segment id, as `prediction` (the column
+    MLflow's pyfunc serving returns), so a served model answers in published ids."""
+    cases = " ".join(f"WHEN {int(c)} THEN {int(i)}" for c, i in sorted(ids.items()))
+    expr = f"CASE {SEGMENT_COL} {cases} ELSE {SEGMENT_COL} END" if cases else SEGMENT_COL
+    stage = SQLTransformer(statement=f"SELECT *, CAST({expr} AS INT) AS {SERVED_COL} FROM __THIS__")
+    return PipelineModel(stages=[*model.stages, stage])
+
+
+def shares_of(pred: DataFrame, ids: int | Sequence[int]) -> dict[int, float]:
+    """Share of rows per segment id: ids 0..k-1 for an int, else the given ids (plus any
+    id the frame holds that is not among them)."""
     counts = {r[0]: r[1] for r in pred.groupBy(SEGMENT_COL).count().collect()}
     total = sum(counts.values()) or 1
-    return {i: counts.get(i, 0) / total for i in range(k)}
+    wanted = list(range(ids)) if isinstance(ids, int) else list(ids)
+    wanted += sorted(i for i in counts if i not in wanted)
+    return {i: counts.get(i, 0) / total for i in wanted}
 
 
 def fit_pipeline(
