@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
+.PHONY: test-e2e report system-deps help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -51,9 +51,26 @@ check-java:
 	@if [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; then exit 0; fi; \
 	 command -v java >/dev/null 2>&1 || { echo "error: Java not found: Spark needs a Java 17 or 21 runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; or set JAVA_HOME)" >&2; exit 1; }
 
-test: check-java $(STAMP) $(JARS_STAMP) ## Lint, then the whole test suite (unit, Lake contract on both engines, integration)
+# Debian packages the tests use: chromium and its driver (the insights report is checked
+# in a real headless browser). As root they are installed; otherwise one line says how.
+SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver
+system-deps:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	 if [ -z "$$missing" ]; then exit 0; fi; \
+	 if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	   echo ">> installing Debian packages:$$missing"; \
+	   (apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }) || \
+	   { echo "error: apt-get install$$missing failed" >&2; exit 1; }; \
+	 else echo "error: the tests need$$missing: run sudo apt-get install$$missing" >&2; exit 1; fi
+
+test: check-java system-deps $(STAMP) $(JARS_STAMP) ## Lint, then the whole test suite (unit, Lake contract on both engines, integration)
 	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-e2e: check-java $(STAMP) $(JARS_STAMP) ## The end-to-end runs: pipeline on a standalone cluster, on S3, by catalog name (~8 min)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 generate: check-java $(STAMP) $(JARS_STAMP) ## Write the demo landing set (jobs/generate_events.py)
 	$(PY) jobs/generate_events.py --env $(ENV)
@@ -65,6 +82,9 @@ run: check-java $(STAMP) $(JARS_STAMP) ## Generate demo data and run the whole p
 	$(PY) jobs/run_pipeline.py --env $(ENV) --generate $(PIPELINE_ARGS)
 	@echo; echo "Done. Tables: ./lakehouse/<layer>/<table> (run log: ops.job_runs, SLAs: ops.sla_breaches)."
 	@echo "Models and plots: make mlflow-ui"
+
+report: check-java $(STAMP) $(JARS_STAMP) ## Write the insights site from gold (reports/insights/index.html; after make run)
+	$(PY) jobs/build_report.py --env $(ENV)
 
 docs: $(STAMP) ## Regenerate the README's jobs/tables/config blocks, docs/tables.md and docs/config.md
 	$(PY) -m behavior_lake.docgen

@@ -118,6 +118,9 @@ def jobs_block() -> str:
         reads = ", ".join(job.inputs) or "-"
         if set(job.inputs) == subjects:
             reads = "every table about persons"
+        elif len(job.inputs) > 6:  # the report: its panels name them
+            layers = sorted({t.split(".")[0] for t in job.inputs if "." in t})
+            reads = f"{len(job.inputs)} {'/'.join(layers)} tables"
         outs = job.outputs
         writes = ", ".join(f"{o.table} ({'/'.join(o.modes)})" for o in outs if o.table != "*")
         if job.settings_outputs:

@@ -24,6 +24,7 @@ TASK_JOBS = (
     "enforce_retention",
     "export_report",
     "export_subject",
+    "build_report",
 )
 
 
@@ -32,6 +33,7 @@ def registry() -> Mapping[str, JobDef]:
     from behavior_lake.jobs import (
         assign_segments,
         bronze_ingest,
+        build_report,
         enforce_retention,
         erase_subjects,
         export_report,
@@ -59,6 +61,7 @@ def registry() -> Mapping[str, JobDef]:
         enforce_retention,
         export_report,
         export_subject,
+        build_report,
     )
     jobs = {m.JOB_DEF.name: m.JOB_DEF for m in modules}
     assert tuple(jobs) == TASK_JOBS
