@@ -111,3 +111,28 @@ def test_the_rules_catch_what_the_cli_rejects() -> None:
 )
 def test_cron_to_quartz(cron: str, want: str) -> None:
     assert quartz(cron) == want
+
+
+def test_the_dashboard_is_in_the_bundle_over_the_databricks_schemas() -> None:
+    import json
+
+    from databricks.sdk.service.dashboards import Dashboard
+
+    from behavior_lake.databricks_bundle import DASHBOARD_FILE, DASHBOARD_KEY, SCHEMA_PREFIX
+    from behavior_lake.insights.lakeview import dashboard_problems
+
+    lake_yml = yaml.safe_load((CONF / "databricks" / "lake.yml").read_text())
+    assert lake_yml["lake"]["schema_prefix"] == SCHEMA_PREFIX
+    res = yaml.safe_load((BUNDLE / "resources" / f"{DASHBOARD_KEY}.dashboard.yml").read_text())
+    spec = res["resources"]["dashboards"][DASHBOARD_KEY]
+    path = (BUNDLE / "resources" / spec["file_path"]).resolve()
+    assert path == (BUNDLE / DASHBOARD_FILE).resolve() and path.is_file()
+    doc = json.loads(path.read_text())
+    assert dashboard_problems(doc) == []
+    # the fields the Lakeview API takes for a dashboard (the bundle maps onto them)
+    api = Dashboard.from_dict({**{k: v for k, v in spec.items() if k != "file_path"},
+                               "serialized_dashboard": json.dumps(doc)})  # fmt: skip
+    assert api.display_name == "behavior-lake insights" and api.warehouse_id
+    variables = yaml.safe_load((BUNDLE / "databricks.yml").read_text())["variables"]
+    assert spec["warehouse_id"] == "${var.warehouse_id}" and "warehouse_id" in variables
+    assert spec["dataset_catalog"] == "${var.catalog}" and "catalog" in variables
