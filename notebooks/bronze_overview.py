@@ -2,43 +2,38 @@
 # MAGIC %md
 # MAGIC # Bronze overview
 # MAGIC Ingest batches (lines read = bronze + quarantined + sampled out), quarantine reasons
-# MAGIC and schema drift. Runs on Databricks or locally (`python notebooks/bronze_overview.py`).
+# MAGIC and schema drift. Widgets: `env`. Locally: `python notebooks/bronze_overview.py`.
 
 # COMMAND ----------
 
-import os
-import sys
+from behavior_lake import review  # the installed package (the wheel on Databricks)
 
-sys.path.insert(0, os.path.join(os.getcwd(), "lib"))
-
-from pyspark.sql import functions as F
-
-from behavior_lake import review
-from behavior_lake.contracts.bronze import BRONZE_QUARANTINE, INGEST_BATCHES, SCHEMA_DRIFT
-
-lake = review.context().lake
+env, as_of = review.parameters(globals())  # widgets on Databricks, environment locally
+ctx = review.context(env)
+show = review.shower(globals())  # display() on Databricks, inline in Jupyter, text in a shell
 
 # COMMAND ----------
 
-batches = lake.read(INGEST_BATCHES.name).orderBy(F.col("started_at").desc())
-batches.show(10, truncate=False)
+from pyspark.sql import functions as F  # noqa: E402
+
+from behavior_lake.contracts.bronze import BRONZE_QUARANTINE, INGEST_BATCHES, SCHEMA_DRIFT  # noqa: E402
+
+lake = ctx.lake
+batches = lake.read(INGEST_BATCHES.name).orderBy(F.col("started_at").desc()).limit(10)
+show(batches.toPandas())
 
 # COMMAND ----------
 
-(
-    lake.read(BRONZE_QUARANTINE.name)
-    .groupBy("reason")
-    .count()
-    .orderBy(F.col("count").desc())
-    .show(truncate=False)
-)
+reasons = lake.read(BRONZE_QUARANTINE.name).groupBy("reason").count().orderBy(F.col("count").desc())
+show(reasons.toPandas())
 
 # COMMAND ----------
 
-(
+drift = (
     lake.read(SCHEMA_DRIFT.name)
     .groupBy("drift_kind", "event", "property")
     .agg(F.sum("count").alias("rows"))
     .orderBy(F.col("rows").desc())
-    .show(20, truncate=False)
+    .limit(20)
 )
+show(drift.toPandas())

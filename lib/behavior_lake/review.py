@@ -7,7 +7,9 @@ Databricks, locally, and in the tests.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -34,30 +36,94 @@ class Context:
     lake: Lake
 
 
-def context() -> Context:
-    """Settings from BEHAVIOR_LAKE_ENV (default local) and BEHAVIOR_LAKE_OVERRIDES
-    (`key=value;key=value`), the session (the notebook's own `spark` on Databricks) and
-    the lake."""
-    env = os.environ.get("BEHAVIOR_LAKE_ENV", "local")
+def parameters(ns: dict[str, Any]) -> tuple[str, date | None]:
+    """The notebook's environment and as-of date: Databricks widgets `env` and `as_of`
+    (created on first run; empty as_of = the latest data), else BEHAVIOR_LAKE_ENV and
+    BEHAVIOR_LAKE_AS_OF (local runs)."""
+    dbutils = ns.get("dbutils")
+    if dbutils is not None:
+        dbutils.widgets.text("env", "databricks", "Environment (conf/<env>)")
+        dbutils.widgets.text("as_of", "", "As-of date (YYYY-MM-DD, empty = latest)")
+        env, raw = dbutils.widgets.get("env"), dbutils.widgets.get("as_of")
+    else:
+        env = os.environ.get("BEHAVIOR_LAKE_ENV", "local")
+        raw = os.environ.get("BEHAVIOR_LAKE_AS_OF", "")
+    try:
+        as_of = date.fromisoformat(raw.strip()) if raw and raw.strip() else None
+    except ValueError as exc:
+        raise ValueError(f"as_of: expected a date YYYY-MM-DD or nothing, got {raw!r}") from exc
+    return env, as_of
+
+
+def shower(ns: dict[str, Any]) -> Callable[[Any], None]:
+    """`show(obj)`: Databricks' display() in a Databricks notebook, IPython's inline
+    display in Jupyter, else a text table (figures stay open for the caller)."""
+    if callable(ns.get("display")) and ns.get("dbutils") is not None:
+        return ns["display"]
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
+            from IPython.display import display
+
+            return display
+    except ImportError:
+        pass
+
+    def show(obj: Any) -> None:
+        if hasattr(obj, "to_string"):
+            print(obj.to_string(index=getattr(obj, "index", None) is not None
+                                and obj.index.name is not None))  # fmt: skip
+        elif not hasattr(obj, "savefig"):
+            print(obj)
+
+    return show
+
+
+def context(env: str | None = None) -> Context:
+    """Settings of `env` (default BEHAVIOR_LAKE_ENV, else local) with
+    BEHAVIOR_LAKE_OVERRIDES (`key=value;key=value`), the session (the notebook's own
+    `spark` on Databricks) and the lake."""
+    env = env or os.environ.get("BEHAVIOR_LAKE_ENV", "local")
     extra = [x for x in os.environ.get("BEHAVIOR_LAKE_OVERRIDES", "").split(";") if x.strip()]
     settings = load_settings(env, extra)
     spark = build_session(settings)
     return Context(settings, spark, open_lake(spark, settings))
 
 
+def _day(df, col: str, as_of: date | None):
+    """The latest `col` value at or before as_of (None: the latest)."""
+    if as_of is not None:
+        df = df.filter(F.col(col) <= F.lit(as_of))
+    return df.agg(F.max(col)).first()[0]
+
+
 # ----------------------------------------------------------------------------- KPIs
 
 
-def kpis(lake: Lake, platform: str = "all"):
-    """gold.daily_kpis for one platform as pandas (one row per day: small)."""
-    df = lake.read(DAILY_KPIS.name).filter(F.col("platform") == platform).orderBy("kpi_date")
-    return df.toPandas()
+def kpis(lake: Lake, platform: str = "all", as_of: date | None = None):
+    """gold.daily_kpis for one platform as pandas (one row per day: small), up to as_of."""
+    df = lake.read(DAILY_KPIS.name).filter(F.col("platform") == platform)
+    if as_of is not None:
+        df = df.filter(F.col("kpi_date") <= F.lit(as_of))
+    return df.orderBy("kpi_date").toPandas()
 
 
 def kpi_figure(pdf):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    # days still filling up are shaded, and their partial numbers not drawn as a drop
+    pdf = pdf.copy()
+    partial = pdf[~pdf["is_complete"]]["kpi_date"] if "is_complete" in pdf else []
+    cols = ["dau", "wau", "mau", "stickiness", "conversion_rate", "revenue"]
+    if "is_complete" in pdf:
+        pdf.loc[~pdf["is_complete"], cols] = None
+    for ax in axes:
+        for day in partial:
+            start = datetime.combine(day, datetime.min.time())
+            ax.axvspan(start - timedelta(hours=12), start + timedelta(hours=12), color="grey",
+                       alpha=0.25, label="day not over" if ax is axes[0] else None)  # fmt: skip
     for col in ("dau", "wau", "mau"):
         axes[0].plot(pdf["kpi_date"], pdf[col], label=col.upper())
     axes[0].set_ylabel("persons")
@@ -73,15 +139,18 @@ def kpi_figure(pdf):
 
 
 def retention_matrix(lake: Lake, cohort_type: str = "first_seen"):
+    """Cohort week x week number; weeks not yet over are NaN (never a false 0)."""
     df = lake.read(RETENTION_COHORTS.name).filter(F.col("cohort_type") == cohort_type)
+    df = df.withColumn("rate", F.when(F.col("is_complete"), F.col("retention_rate")))
     pdf = df.toPandas()
-    return pdf.pivot(index="cohort_week", columns="week_number", values="retention_rate")
+    return pdf.pivot(index="cohort_week", columns="week_number", values="rate")
 
 
 def funnel_summary(lake: Lake):
     """Steps summed over days per funnel: persons and conversion from entry."""
     df = (
         lake.read(FUNNELS.name)
+        .filter(F.col("is_complete"))  # entry days whose window has closed
         .groupBy("funnel_name", "step_index", "step_name")
         .agg(F.sum("persons").alias("persons"), F.sum("entrants").alias("entrants"))
     )
@@ -93,9 +162,9 @@ def funnel_summary(lake: Lake):
 # ----------------------------------------------------------------------------- segments
 
 
-def segment_sizes(lake: Lake):
+def segment_sizes(lake: Lake, as_of: date | None = None):
     seg = lake.read(USER_SEGMENTS.name)
-    day = seg.agg(F.max("as_of_date")).first()[0]
+    day = _day(seg, "as_of_date", as_of)
     df = (
         seg.filter(F.col("as_of_date") == F.lit(day))
         .groupBy("segment_id", "segment_name", "model_version")
@@ -168,14 +237,18 @@ def calibration(settings: Settings, run_id: str):
 
     from behavior_lake.ml import tracking
 
-    return pd.DataFrame(tracking.download_json(run_id, "calibration_table.json"))
+    got = tracking.download_json(run_id, "calibration_table.json")
+    if isinstance(got, list):  # runs before every candidate was calibrated side by side
+        got = {"model": got}
+    return pd.DataFrame([{"model": k, **row} for k, rows in got.items() for row in rows])
 
 
 def calibration_figure(table):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(table["mean_predicted"], table["observed"], marker="o", label="model")
+    for model, part in table.groupby("model"):
+        ax.plot(part["mean_predicted"], part["observed"], marker="o", label=model)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
     ax.set_xlabel("mean predicted")
     ax.set_ylabel("observed churn rate")
@@ -184,9 +257,9 @@ def calibration_figure(table):
     return fig
 
 
-def score_deciles(lake: Lake):
+def score_deciles(lake: Lake, as_of: date | None = None):
     s = lake.read(CHURN_SCORES.name)
-    day = s.agg(F.max("as_of_date")).first()[0]
+    day = _day(s, "as_of_date", as_of)
     df = (
         s.filter(F.col("as_of_date") == F.lit(day))
         .groupBy("risk_decile")
@@ -194,6 +267,7 @@ def score_deciles(lake: Lake):
             F.count(F.lit(1)).alias("persons"),
             F.avg("churn_probability").alias("mean_probability"),
             F.avg("expected_active_days").alias("mean_expected_active_days"),
+            F.avg("survival_probability").alias("mean_survival_probability"),
         )
     )
     return df.orderBy("risk_decile").toPandas()

@@ -56,13 +56,20 @@ def test_notebook_runs(ready: Demo, name: str, monkeypatch, capsys) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("BEHAVIOR_LAKE_OVERRIDES", ";".join(ready.overrides()))
     path = REPO / "notebooks" / f"{name}.py"
-    assert path.read_text().startswith("# Databricks notebook source")
+    source = path.read_text()
+    assert source.startswith("# Databricks notebook source")
+    # the installed package, never the working directory; parameters from widgets
+    assert "sys.path" not in source and "review.parameters(globals())" in source
+    as_of = ready.as_of_dates[-2]
+    monkeypatch.setenv("BEHAVIOR_LAKE_AS_OF", str(as_of))
     before = len(plt.get_fignums())
     ns = runpy.run_path(str(path), run_name="__main__")
     out = capsys.readouterr().out
     assert out.strip(), f"{name} printed nothing"
+    assert ns["as_of"] == as_of
     if name == "kpi_exploration":
         assert len(ns["kpis"]) > 20 and "dau" in ns["kpis"].columns
+        assert ns["kpis"]["kpi_date"].max() <= as_of  # the widget's date bounds the view
     if name == "segment_review":
         assert ns["sizes"]["count"].sum() > 0 and ns["profile"]
     if name == "churn_review":
@@ -70,3 +77,38 @@ def test_notebook_runs(ready: Demo, name: str, monkeypatch, capsys) -> None:
     if name != "bronze_overview":
         assert len(plt.get_fignums()) > before  # a figure was drawn
     plt.close("all")
+
+
+class Widgets:
+    """The part of Databricks' dbutils.widgets a notebook uses (text, get)."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values, self.created = values, []
+
+    def text(self, name: str, default: str, label: str) -> None:
+        self.created.append(name)
+        self.values.setdefault(name, default)
+
+    def get(self, name: str) -> str:
+        return self.values[name]
+
+
+def test_parameters_come_from_widgets_when_there_are_widgets(monkeypatch) -> None:
+    from datetime import date
+
+    from behavior_lake import review
+
+    monkeypatch.setenv("BEHAVIOR_LAKE_ENV", "local")
+    monkeypatch.delenv("BEHAVIOR_LAKE_AS_OF", raising=False)
+    dbutils = type("DbUtils", (), {})()
+    dbutils.widgets = Widgets({"as_of": "2026-02-01"})
+    assert review.parameters({"dbutils": dbutils}) == ("databricks", date(2026, 2, 1))
+    assert dbutils.widgets.created == ["env", "as_of"]
+    assert review.parameters({}) == ("local", None)  # positive control: no widgets
+    dbutils.widgets = Widgets({"as_of": "Feb 1"})
+    with pytest.raises(ValueError, match="as_of: expected a date"):
+        review.parameters({"dbutils": dbutils})
+    shown = []
+    show = review.shower({"dbutils": dbutils, "display": shown.append})
+    show("table")
+    assert shown == ["table"]
