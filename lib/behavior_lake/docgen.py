@@ -78,8 +78,9 @@ def tables_doc(specs: Mapping[str, TableSpec]) -> str:
         "",
         "Generated from the catalog (`behavior_lake.catalog`, specs in",
         "`behavior_lake/contracts/`) by `make docs`; do not edit. Every table's key is",
-        "tested unique and not null, and its code columns within their accepted values, over",
-        "the demo lake (`tests/integration/test_table_keys.py`).",
+        "tested unique and not null, its code columns within their accepted values and its",
+        "numbers within their valid ranges and invariants, over the demo lake",
+        "(`tests/integration/test_table_keys.py`).",
         "",
     ]
     for name, s in specs.items():
@@ -91,10 +92,20 @@ def tables_doc(specs: Mapping[str, TableSpec]) -> str:
             facts.append(f"files clustered by `{s.cluster_by}`")
         if name in subjects:
             facts.append("holds rows about persons (erasure, subject access)")
-        out += ["", "; ".join(facts) + ".", "", "| column | type | null | accepted values |"]
+        if s.invariants:
+            facts.append("every row: " + ", ".join(f"`{c}`" for c in s.invariants))
+        out += [
+            "",
+            "; ".join(facts) + ".",
+            "",
+            "| column | type | null | accepted values / range |",
+        ]
         out.append("|---|---|---|---|")
         for f in s.schema.fields:
             accepted = _code(list(s.accepted[f.name])) if f.name in s.accepted else ""
+            if f.name in s.ranges:
+                lo, hi = s.ranges[f.name]
+                accepted = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
             null = "yes" if f.nullable else "no"
             out.append(f"| `{f.name}` | `{_type(f.dataType)}` | {null} | {accepted} |")
         if name == USER_FEATURES:

@@ -19,6 +19,7 @@ from tests.integration.conftest import Demo
 from tests.integration.parity import table_differences
 
 
+@pytest.mark.e2e
 def test_tables_by_name_equal_tables_by_path(
     spark: SparkSession, demo: Demo, default_engine: str, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import REPO
 from tests.integration.conftest import TEST_ENCRYPTION_KEY, TEST_PSEUDONYM_KEY, Demo
 from tests.integration.parity import table_differences
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

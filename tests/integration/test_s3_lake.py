@@ -19,7 +19,7 @@ from tests.conftest import S3_TEST_ENV
 from tests.integration.conftest import Demo
 from tests.integration.parity import table_differences
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def s3a_settings(endpoint: str) -> dict[str, str]:
