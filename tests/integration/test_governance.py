@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 def kpi_rows(days: list[date]) -> list[tuple]:
     from decimal import Decimal
 
-    return [(d, "all", 1, 1, 1, 1.0, 1, 1.0, 0.0, 0, Decimal("0.00")) for d in days]
+    return [(d, "all", 1, 1, 1, 1.0, 1, 1.0, 0.0, 0, Decimal("0.00"), True, True) for d in days]
 
 
 @pytest.fixture

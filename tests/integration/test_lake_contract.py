@@ -350,6 +350,29 @@ def test_schema_evolution_when_asked(items: Lake, spark: SparkSession) -> None:
     assert got == {0: None, 1: None, 2: "web", 3: "web"}
 
 
+def test_a_grown_contract_adds_its_columns_without_a_migration(
+    items: Lake, spark: SparkSession, lake_root: str, engine: str
+) -> None:
+    """A table created by an older spec gains the columns its spec now declares on the
+    next write (lakes built before a release keep working); a column the spec does not
+    declare is still refused."""
+    from behavior_lake.lake import make_lake
+
+    items.append("test.items", frame(spark, rows(range(2))))
+    grown = TableSpec(
+        "test.items",
+        T.StructType([*SCHEMA.fields, T.StructField("is_complete", T.BooleanType())]),
+        ("event_date",), grain="one row per id", key=("id",),
+    )  # fmt: skip
+    lake = make_lake(spark, lake_root, engine, {"test.items": grown})
+    more = frame(spark, rows(range(2, 4))).withColumn("is_complete", F.lit(True))
+    lake.append("test.items", more)
+    got = {r["id"]: r["is_complete"] for r in lake.read("test.items").collect()}
+    assert got == {0: None, 1: None, 2: True, 3: True}
+    with pytest.raises(SchemaMismatchError, match="unexpected column extra"):
+        lake.append("test.items", more.withColumn("extra", F.lit(1)))
+
+
 def test_optimize_keeps_content(items: Lake, spark: SparkSession) -> None:
     for i in range(3):
         items.append("test.items", frame(spark, rows(range(i * 3, i * 3 + 3))))

@@ -230,19 +230,24 @@ class Lake(ABC):
             )
         return spec
 
-    def evolves(self, table: str, df: DataFrame, evolve: bool) -> bool:
-        """Whether a write may add columns: asked for (`evolve`), or the columns are the
-        ones the table's spec declares and an older table lacks (the contract grew: a
-        lake built before keeps working without a migration step)."""
-        if evolve:
-            return True
+    def conformed(self, table: str, df: DataFrame, evolve: bool) -> tuple[DataFrame, bool]:
+        """`df` ordered and checked against the table (one schema read), and whether the
+        write adds columns: when asked (`evolve`), or when the new columns are ones the
+        table's spec declares and an older table lacks (the contract grew: a lake built
+        before keeps working without a migration step)."""
+        schema = self.schema(table)
+        evolve = evolve or self.spec_grows(table, df, schema)
+        out, _ = conform(df, schema, table, evolve)
+        return out, evolve
+
+    def spec_grows(self, table: str, df: DataFrame, schema: T.StructType) -> bool:
+        """`df` brings columns the table (`schema`) lacks, all declared by its spec."""
         spec = self.specs.get(table)
         if spec is None:
             return False
-        have = set(self.schema(table).fieldNames())
+        have = set(schema.fieldNames())
         extra = [c for c in df.columns if c not in have]
-        declared = set(spec.schema.fieldNames())
-        return bool(extra) and all(c in declared for c in extra)
+        return bool(extra) and all(c in set(spec.schema.fieldNames()) for c in extra)
 
     def ensure(self, table: str) -> None:
         """Create a declared table if it does not exist yet."""

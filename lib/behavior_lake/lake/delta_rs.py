@@ -40,7 +40,6 @@ from behavior_lake.lake.base import (
     TableNotFoundError,
     TableSpec,
     WriteResult,
-    conform,
     empty_frame,
     rebalanced_for_write,
     schema_differences,
@@ -158,7 +157,7 @@ class DeltaRsLake(Lake):
     # ------------------------------------------------------------------ writes
     def append(self, table: str, df: DataFrame, *, evolve: bool = False) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         adds = self._write_files(table, dt, df)
         return self._commit(table, dt, adds, [], "append")
 
@@ -166,7 +165,7 @@ class DeltaRsLake(Lake):
         self, table: str, df: DataFrame, *, where: Where | None = None, evolve: bool = False
     ) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         if where is None:
             adds = self._write_files(table, dt, df)
             removes = [self._remove(a) for a in self._add_rows(dt)]
@@ -192,7 +191,7 @@ class DeltaRsLake(Lake):
     ) -> WriteResult:
         keys = list(keys)
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         self._check_unique_keys(df, keys, table)
         files = list(dt.file_uris())
         target = self._scan_with_file(table, dt, files)
@@ -223,7 +222,7 @@ class DeltaRsLake(Lake):
         self, table: str, df: DataFrame, key: str, keys: DataFrame, *, evolve: bool = False
     ) -> WriteResult:
         dt = self._prepare(table, df, evolve)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         keyset = keys.select(F.col(key)).distinct()
         target = self._scan_with_file(table, dt, list(dt.file_uris()))
         flagged = target.join(keyset.withColumn("_hit", F.lit(1)), on=key, how="left")
@@ -312,6 +311,7 @@ class DeltaRsLake(Lake):
         current = to_spark_schema(dt.schema())
         have = set(current.fieldNames())
         new_fields = [f for f in df.schema.fields if f.name not in have]
+        evolve = evolve or self.spec_grows(table, df, current)
         if (
             evolve
             and new_fields

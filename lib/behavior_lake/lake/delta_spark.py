@@ -17,7 +17,6 @@ from behavior_lake.lake.base import (
     TableNotFoundError,
     TableSpec,
     WriteResult,
-    conform,
     has_map,
     rebalanced_for_write,
     schema_differences,
@@ -197,7 +196,7 @@ class DeltaSparkLake(Lake):
 
     def _write(self, table: str, df: DataFrame, mode: str, evolve: bool, **options: str):
         self.ensure(table)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         # A declared table's partitioning is in its spec: no DESCRIBE DETAIL per write.
         spec = self.spec(table)
         if spec:
@@ -253,7 +252,7 @@ class DeltaSparkLake(Lake):
         evolve: bool = False,
     ) -> WriteResult:
         self.ensure(table)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         self._check_unique_keys(df, keys, table)
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         builder = self._dt(table).alias("t").merge(df.alias("s"), cond)
@@ -268,7 +267,7 @@ class DeltaSparkLake(Lake):
     ) -> WriteResult:
         # Two commits on this engine: MERGE ... WHEN MATCHED DELETE, then an append.
         self.ensure(table)
-        df, _ = conform(df, self.schema(table), table, evolve := self.evolves(table, df, evolve))
+        df, evolve = self.conformed(table, df, evolve)
         keyset = keys.select(F.col(key)).distinct()
         before = self.version(table)
         (
