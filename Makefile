@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: test-e2e report system-deps help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
+.PHONY: bench-experiments test-e2e report system-deps help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -124,6 +124,9 @@ bench-sessions: check-java $(STAMP) $(JARS_STAMP) ## Sessionization alone: ours 
 
 bench-lake: check-java $(STAMP) $(JARS_STAMP) ## Lake write/read throughput and driver memory (SIZES=...)
 	$(PY) bench/lake_bench.py --sizes $(SIZES)
+
+bench-experiments: $(STAMP) ## Coverage, false positives, CUPED variance reduction over 2,000 simulated A/A and A/B runs
+	$(PY) bench/experiments_bench.py $(BENCH_ARGS)
 
 wheel: $(STAMP) ## Build the wheel into dist/
 	$(PY) -m pip wheel --quiet --no-deps -w dist .
