@@ -63,11 +63,11 @@ def _code(names: tuple[str, ...] | list[str]) -> str:
 
 
 def tables_block(specs: Mapping[str, TableSpec]) -> str:
-    rows = ["| table | one row per | key | partitioned by |", "|---|---|---|---|"]
+    """The README's table list: name and grain (keys, partitioning, columns and ranges
+    are in docs/tables.md)."""
+    rows = ["| table | one row per |", "|---|---|"]
     for name, s in specs.items():
-        grain = s.grain.removeprefix("one row per ")
-        key = _code(s.key) if s.key else "(none: raw lines)"
-        rows.append(f"| `{name}` | {grain} | {key} | {_code(s.partition_by)} |")
+        rows.append(f"| `{name}` | {s.grain.removeprefix('one row per ')} |")
     return "\n".join(rows)
 
 
