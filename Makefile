@@ -133,5 +133,5 @@ wheel: $(STAMP) ## Build the wheel into dist/
 
 clean: ## Remove build outputs, local lake, landing data and caches (keeps .venv)
 	rm -rf dist build lib/*.egg-info .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
-	rm -rf lakehouse landing truth mlruns mlflow.db
+	rm -rf lakehouse landing truth mlruns mlflow.db reports
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

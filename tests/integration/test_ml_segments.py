@@ -150,7 +150,7 @@ def test_segment_ids_keep_their_meaning_across_retrains(trained) -> None:
         .orderBy("person_id").limit(25)
     )  # fmt: skip
     served = mlflow.pyfunc.load_model(f"models:/{name}/{new.version}")
-    predicted = served.predict(rows.select(*feats).toPandas())
+    predicted = served.predict(rows.select(*feats).toPandas().astype("float64"))
     ids = [after[r.person_id][0] for r in rows.select("person_id").collect()]
     assert [int(v) for v in predicted] == ids
 

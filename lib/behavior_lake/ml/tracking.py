@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,15 @@ def log_spark_model(
         sample = example.limit(5)
         inputs = sample.toPandas()
         predicted = model.transform(sample).select(output).toPandas()
-        extra = {"signature": infer_signature(inputs, predicted), "input_example": inputs}
+        # count features are declared double: a request with a missing count (the model
+        # imputes it) must pass the signature, which an integer column would refuse
+        ints = list(inputs.select_dtypes("integer").columns)
+        inputs[ints] = inputs[ints].astype("float64")
+        with warnings.catch_warnings():
+            # the output (a segment id) is an integer and never missing
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            signature = infer_signature(inputs, predicted)
+        extra = {"signature": signature, "input_example": inputs}
     info = mlflow.spark.log_model(
         model,
         artifact_path="model",
