@@ -373,6 +373,35 @@ def test_a_grown_contract_adds_its_columns_without_a_migration(
         lake.append("test.items", more.withColumn("extra", F.lit(1)))
 
 
+def test_a_grown_struct_keeps_old_rows_and_refuses_a_retyped_field(
+    spark: SparkSession, lake_root: str, engine: str
+) -> None:
+    """A struct column whose spec gained a field (silver's properties when the taxonomy
+    gains an event or property): appends and merges carry on without a migration, old
+    rows read the new field as null; a field whose type changed is still refused."""
+    from behavior_lake.lake import make_lake
+
+    def spec(props: list[T.StructField]) -> TableSpec:
+        schema = T.StructType([T.StructField("id", T.LongType()),
+                               T.StructField("props", T.StructType(props))])  # fmt: skip
+        return TableSpec("test.structs", schema, grain="one row per id", key=("id",))
+
+    old = spec([T.StructField("a", T.StringType())])
+    grown = spec([T.StructField("a", T.StringType()), T.StructField("b", T.LongType())])
+    first = make_lake(spark, lake_root, engine, {"test.structs": old})
+    first.create(old)
+    first.append("test.structs", spark.createDataFrame([(1, ("x",))], old.schema))
+    lake = make_lake(spark, lake_root, engine, {"test.structs": grown})
+    lake.append("test.structs", spark.createDataFrame([(2, ("y", 7))], grown.schema))
+    lake.merge("test.structs", spark.createDataFrame([(3, ("z", 8))], grown.schema), ["id"])
+    got = {r["id"]: (r["props"]["a"], r["props"]["b"]) for r in lake.read("test.structs").collect()}
+    assert got == {1: ("x", None), 2: ("y", 7), 3: ("z", 8)}
+    retyped = spec([T.StructField("a", T.LongType()), T.StructField("b", T.LongType())])
+    bad = make_lake(spark, lake_root, engine, {"test.structs": retyped})
+    with pytest.raises(SchemaMismatchError, match="column props"):
+        bad.append("test.structs", spark.createDataFrame([(4, (1, 2))], retyped.schema))
+
+
 def test_optimize_keeps_content(items: Lake, spark: SparkSession) -> None:
     for i in range(3):
         items.append("test.items", frame(spark, rows(range(i * 3, i * 3 + 3))))

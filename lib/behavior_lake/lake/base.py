@@ -142,6 +142,29 @@ def schema_differences(table: T.StructType, incoming: T.StructType) -> list[str]
     return diffs
 
 
+def struct_grows(old: T.DataType, new: T.DataType) -> bool:
+    """`new` is `old` with struct fields added (at any depth, inside arrays and maps too)
+    and nothing removed or retyped: what a grown taxonomy does to silver's properties."""
+    old, new = _strip_nullability(old), _strip_nullability(new)
+    if old == new:
+        return False
+    return _extends(old, new)
+
+
+def _extends(old: T.DataType, new: T.DataType) -> bool:
+    if old == new:
+        return True
+    if isinstance(old, T.StructType) and isinstance(new, T.StructType):
+        have = {f.name: f.dataType for f in old.fields}
+        got = {f.name: f.dataType for f in new.fields}
+        return set(have) <= set(got) and all(_extends(have[n], got[n]) for n in have)
+    if isinstance(old, T.ArrayType) and isinstance(new, T.ArrayType):
+        return _extends(old.elementType, new.elementType)
+    if isinstance(old, T.MapType) and isinstance(new, T.MapType):
+        return old.keyType == new.keyType and _extends(old.valueType, new.valueType)
+    return False
+
+
 def _strip_nullability(dt: T.DataType) -> T.DataType:
     if isinstance(dt, T.StructType):
         return T.StructType(
@@ -169,7 +192,12 @@ def conform(
             + " (pass evolve=True to add new columns)"
         )
     have = {f.name for f in table_schema.fields}
-    type_changes = [d for d in diffs if d.startswith("column ")]
+    got = {f.name: f.dataType for f in df.schema.fields}
+    grown = {f.name for f in table_schema.fields
+             if f.name in got and struct_grows(f.dataType, got[f.name])}  # fmt: skip
+    type_changes = [
+        d for d in diffs if d.startswith("column ") and d.split(":")[0][7:] not in grown
+    ]
     if type_changes:
         raise SchemaMismatchError(
             f"write to {table}: type changes are never evolved: " + "; ".join(type_changes)
@@ -245,9 +273,18 @@ class Lake(ABC):
         spec = self.specs.get(table)
         if spec is None:
             return False
-        have = set(schema.fieldNames())
+        have = {f.name: f.dataType for f in schema.fields}
+        declared = {f.name: f.dataType for f in spec.schema.fields}
         extra = [c for c in df.columns if c not in have]
-        return bool(extra) and all(c in set(spec.schema.fieldNames()) for c in extra)
+        grown = [f.name for f in df.schema.fields
+                 if f.name in have and struct_grows(have[f.name], f.dataType)]  # fmt: skip
+        if not extra and not grown:
+            return False
+        # every new column, and every grown struct, is what the spec declares now
+        return all(c in declared for c in extra) and all(
+            c in declared and _strip_nullability(declared[c]) == _strip_nullability(
+                df.schema[c].dataType) for c in grown
+        )  # fmt: skip
 
     def ensure(self, table: str) -> None:
         """Create a declared table if it does not exist yet."""

@@ -43,6 +43,7 @@ from behavior_lake.lake.base import (
     empty_frame,
     rebalanced_for_write,
     schema_differences,
+    struct_grows,
 )
 from behavior_lake.lake.where import Where
 
@@ -312,6 +313,12 @@ class DeltaRsLake(Lake):
         have = set(current.fieldNames())
         new_fields = [f for f in df.schema.fields if f.name not in have]
         evolve = evolve or self.spec_grows(table, df, current)
+        grown = [f for f in df.schema.fields
+                 if f.name in have and struct_grows(current[f.name].dataType, f.dataType)]  # fmt: skip
+        if evolve and grown:
+            self._grow_structs(table, dt, current, grown)
+            dt = self._table(table)
+            current = to_spark_schema(dt.schema())
         if (
             evolve
             and new_fields
@@ -322,6 +329,22 @@ class DeltaRsLake(Lake):
             log.info("%s: schema evolved, added %s", table, [f.name for f in new_fields])
             dt = self._table(table)
         return dt
+
+    def _grow_structs(self, table: str, dt: DeltaTable, current: T.StructType, grown) -> None:
+        """Add nested struct fields to the table schema: a metadata-only commit (an
+        empty append with schema merge; alter.add_columns adds top-level columns only)."""
+        from deltalake import write_deltalake
+
+        types = {f.name: f.dataType for f in grown}
+        merged = T.StructType(
+            [T.StructField(f.name, types.get(f.name, f.dataType), True) for f in current.fields]
+        )
+        empty = pa.schema(to_delta_schema(merged).to_arrow()).empty_table()
+        write_deltalake(
+            self.path(table), empty, mode="append", schema_mode="merge",
+            partition_by=list(dt.metadata().partition_columns) or None,
+        )  # fmt: skip
+        log.info("%s: schema evolved, grew struct column(s) %s", table, sorted(types))
 
     def _write_files(
         self, table: str, dt: DeltaTable, df: DataFrame, *, rebalance: bool = True

@@ -256,6 +256,8 @@ class DeltaSparkLake(Lake):
         self._check_unique_keys(df, keys, table)
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         builder = self._dt(table).alias("t").merge(df.alias("s"), cond)
+        if evolve:  # new columns and grown structs join the table's schema
+            builder = builder.withSchemaEvolution()
         if update_existing:
             builder = builder.whenMatchedUpdateAll()
         before = self.version(table)
