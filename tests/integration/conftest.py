@@ -16,6 +16,7 @@ from behavior_lake.contracts.taxonomy import Taxonomy, load_taxonomy
 from behavior_lake.generator.generate import generate
 from behavior_lake.gold.build import build_features, resolve_as_of
 from behavior_lake.lake import Lake, make_lake
+from behavior_lake.ml import tracking
 from behavior_lake.silver.build import SilverStats, build_silver
 from tests.conftest import CONF, lake_test_settings
 
@@ -109,6 +110,43 @@ def demo(
     dates = resolve_as_of(lake, s, start=first + timedelta(days=14), end=last + timedelta(days=1))
     build_features(lake, s, tax, dates)
     return Demo(s, lake, tax, first, last, dates, tmp, silver_stats)
+
+
+@pytest.fixture(scope="session")
+def modeled(demo: Demo) -> Demo:
+    """The demo lake with its reporting tables and both champions (trained and scored
+    here when the tests that build them did not run first)."""
+    from behavior_lake.jobs import (
+        assign_segments,
+        gold_kpis,
+        score_churn,
+        train_churn,
+        train_segments,
+    )
+
+    s = demo.settings
+    if not demo.lake.exists("gold.retention_cohorts"):
+        assert gold_kpis.cli(demo.job_args()) == 0
+    for model, exp, train, score in (
+        (s.segments.model_name, s.mlflow.segments_experiment, train_segments, assign_segments),
+        (s.churn.model_name, s.mlflow.churn_experiment, train_churn, score_churn),
+    ):
+        tracking.configure(s.mlflow, exp)
+        try:
+            tracking.version_by_alias(model, "champion")
+        except tracking.ModelNotFoundError:
+            low = [
+                "--conf",
+                "segments.gate.min_silhouette=0",
+                "--conf",
+                "segments.gate.min_stability_ari=0",
+            ]
+            assert train.cli(demo.job_args(*low)) == 0
+        if not demo.lake.exists(
+            "gold.user_segments" if score is assign_segments else "gold.churn_scores"
+        ):
+            assert score.cli(demo.job_args()) == 0
+    return demo
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -23,9 +23,10 @@ MARKS = "rect.bar, polyline.series, rect.cell, circle"
 
 
 @pytest.fixture(scope="module")
-def site(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(modeled: Demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from behavior_lake.jobs import build_report
 
+    demo = modeled
     out = tmp_path_factory.mktemp("insights")
     assert build_report.cli(demo.job_args("--output", str(out))) == 0
     return out
