@@ -157,6 +157,10 @@ class PrivacySettings:
     pii_fields: list[str] = field(
         default_factory=lambda: ["context.ip", "traits.email", "traits.phone"]
     )
+    # Databricks secrets ("scope/key") read when the key above is empty: serverless jobs
+    # have no cluster environment variables to carry the keys
+    pseudonym_key_secret: str = ""
+    encryption_key_secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -699,8 +703,9 @@ def load_settings(
     data["env"] = env
     data["conf_dir"] = str(root)
     settings = build(Settings, _resolve_env(data, ""), "")
-    from behavior_lake.privacy_keys import check_keys
+    from behavior_lake.privacy_keys import check_keys, with_secret_keys
 
+    settings = with_secret_keys(settings)
     check_keys(settings)
     return settings
 

@@ -176,6 +176,31 @@ def job_settings(p: PipelineSettings) -> dict[str, Any]:
     }
 
 
+SERVERLESS_KEY = "behavior_lake_pipeline_serverless"
+ENVIRONMENT_CLIENT = "3"  # the serverless environment version (Python 3.12, Spark 4)
+
+
+def serverless_job(p: PipelineSettings) -> dict[str, Any]:
+    """The pipeline job on serverless compute: the same tasks and parameters, run in
+    one environment that installs the wheel instead of on a job cluster. The privacy
+    keys are read from the secret scope in code (privacy.*_secret, conf/databricks),
+    as serverless has no cluster environment variables."""
+    job = job_settings(p)
+    job.pop("job_clusters")
+    job["name"] = "behavior-lake pipeline (serverless)"
+    job["environments"] = [
+        {
+            "environment_key": "default",
+            "spec": {"client": ENVIRONMENT_CLIENT, "dependencies": [WHEEL]},
+        }
+    ]
+    for task in job["tasks"]:
+        task.pop("job_cluster_key")
+        task.pop("libraries")
+        task["environment_key"] = "default"
+    return job
+
+
 def review_job() -> dict[str, Any]:
     """The review notebooks, deployed with the bundle and runnable on demand."""
     return {
@@ -265,6 +290,9 @@ def bundle_config() -> dict[str, Any]:
                 ],
                 "resources": {"jobs": {JOB_KEY: {"schedule": {"pause_status": "UNPAUSED"}}}},
             },
+            # `-t serverless`: also deploys the pipeline on serverless compute (its own
+            # resource file), for workspaces without job clusters
+            "serverless": {"mode": "development"},
         },
     }
 
@@ -294,9 +322,13 @@ def bundle_files(p: PipelineSettings, schema_prefix: str = SCHEMA_PREFIX) -> dic
 
     jobs = {"resources": {"jobs": {JOB_KEY: job_settings(p), REVIEW_KEY: review_job()}}}
     dump = lambda d: HEADER + yaml.safe_dump(d, sort_keys=False, width=100)  # noqa: E731
+    serverless = {
+        "targets": {"serverless": {"resources": {"jobs": {SERVERLESS_KEY: serverless_job(p)}}}}
+    }
     return {
         "databricks.yml": dump(bundle_config()),
         f"resources/{JOB_KEY}.job.yml": dump(jobs),
+        f"resources/{SERVERLESS_KEY}.job.yml": dump(serverless),
         f"resources/{DASHBOARD_KEY}.dashboard.yml": dump(dashboard_resource()),
         DASHBOARD_FILE: json.dumps(dashboard(schema_prefix), indent=2) + "\n",
     }
@@ -326,6 +358,10 @@ def bundle_problems(config: dict[str, Any], jobs: dict[str, Any], bundle_dir: Pa
                 problems.append(f"targets.{tname}: production mode needs run_as")
     scripts = _console_scripts(bundle_dir / REPO / "pyproject.toml")
     for jkey, job in jobs.items():
+        for env in job.get("environments", []):
+            for dep in env.get("spec", {}).get("dependencies", []):
+                problems += inside(dep, f"jobs.{jkey}.environments.{env['environment_key']}")
+        envs = {e["environment_key"] for e in job.get("environments", [])}
         keys = [t["task_key"] for t in job.get("tasks", [])]
         problems += [
             f"jobs.{jkey}: task_key {k} is used twice" for k in set(keys) if keys.count(k) > 1
@@ -337,6 +373,10 @@ def bundle_problems(config: dict[str, Any], jobs: dict[str, Any], bundle_dir: Pa
                 for d in t.get("depends_on", [])
                 if d["task_key"] not in keys
             ]
+            if "environment_key" in t and t["environment_key"] not in envs:
+                problems.append(f"{where}: no environment {t['environment_key']}")
+            if "environment_key" not in t and "job_cluster_key" not in t:
+                problems.append(f"{where}: neither a job cluster nor an environment")
             if "run_if" in t and not t.get("depends_on"):
                 problems.append(f"{where}: run_if without depends_on")
             for lib in t.get("libraries", []):
@@ -366,7 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     files = bundle_files(load_settings(args.env).pipeline)
     docs = {rel: yaml.safe_load(text) for rel, text in files.items() if rel.endswith(".yml")}
-    jobs = docs[f"resources/{JOB_KEY}.job.yml"]["resources"]["jobs"]
+    jobs = dict(docs[f"resources/{JOB_KEY}.job.yml"]["resources"]["jobs"])
+    jobs |= docs[f"resources/{SERVERLESS_KEY}.job.yml"]["targets"]["serverless"]["resources"][
+        "jobs"
+    ]
     problems = bundle_problems(docs["databricks.yml"], jobs, Path(args.out))
     from behavior_lake.insights.lakeview import dashboard_problems
 

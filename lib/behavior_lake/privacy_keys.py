@@ -14,7 +14,10 @@ explain output, the SQL UI and event logs show `*********(redacted)` instead.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Callable
+from dataclasses import replace
 
 from behavior_lake.config import ConfigError, Settings
 
@@ -50,6 +53,38 @@ def key_problems(settings: Settings) -> list[str]:
     elif len(set(enc.lower())) < 6:
         out.append("privacy.encryption_key: too few distinct digits to be a random key")
     return out
+
+
+def databricks_secret(ref: str, key: str) -> str:
+    """The value of the Databricks secret `scope/name` (dbutils.secrets, available on
+    Databricks clusters and serverless compute alike)."""
+    scope, _, name = ref.partition("/")
+    if not scope or not name or "/" in name:
+        raise ConfigError(f"{key}: expected a Databricks secret as scope/key, got {ref!r}")
+    if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        raise ConfigError(
+            f"{key}: the secret {ref!r} can only be read on Databricks; elsewhere set the "
+            "key itself (BEHAVIOR_LAKE_PSEUDONYM_KEY / BEHAVIOR_LAKE_ENCRYPTION_KEY)"
+        )
+    from databricks.sdk.runtime import dbutils  # present on every Databricks runtime
+
+    return dbutils.secrets.get(scope=scope, key=name)
+
+
+def with_secret_keys(
+    settings: Settings, read: Callable[[str, str], str] = databricks_secret
+) -> Settings:
+    """Fill an empty privacy key from its `*_secret` reference (a key set directly, e.g.
+    from the environment, wins)."""
+    p = settings.privacy
+    changes = {}
+    for attr in ("pseudonym_key", "encryption_key"):
+        ref = getattr(p, f"{attr}_secret")
+        if not getattr(p, attr) and ref:
+            changes[attr] = read(ref, f"privacy.{attr}_secret")
+    if not changes:
+        return settings
+    return replace(settings, privacy=replace(p, **changes))
 
 
 def check_keys(settings: Settings) -> None:

@@ -183,3 +183,44 @@ def test_out_of_range_values_name_the_key_and_the_range(override: str, message: 
     good = {"spark.shuffle_partitions": "2", "pipeline.tasks.gold_kpis.run_if": "all_done"}
     value = good.get(key, "1")
     assert load_settings("local", [f"{key}={value}"], conf_dir=CONF)
+
+
+def test_databricks_keys_come_from_the_secret_scope_without_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Serverless compute has no cluster environment: the keys are read from the secret
+    scope (dbutils.secrets on Databricks; here a stand-in reader, the real one needs a
+    Databricks runtime). A key set in the environment wins; off Databricks the error
+    names the key and what to set."""
+    from dataclasses import replace as dc_replace
+
+    from behavior_lake.privacy_keys import with_secret_keys
+
+    for name in ("BEHAVIOR_LAKE_PSEUDONYM_KEY", "BEHAVIOR_LAKE_ENCRYPTION_KEY",
+                 "DATABRICKS_RUNTIME_VERSION"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BEHAVIOR_LAKE_ROOT", "/Volumes/main/behavior_ops/lake")
+    monkeypatch.setenv("BEHAVIOR_LAKE_LANDING", "/Volumes/main/behavior_ops/landing")
+    with pytest.raises(ConfigError, match=r"privacy\.pseudonym_key_secret: the secret "
+                       r"'behavior-lake/pseudonym-key' can only be read on Databricks"):  # fmt: skip
+        load_settings("databricks", conf_dir=CONF)
+    monkeypatch.setenv("BEHAVIOR_LAKE_PSEUDONYM_KEY", STRONG_PK)
+    monkeypatch.setenv("BEHAVIOR_LAKE_ENCRYPTION_KEY", STRONG_EK)
+    s = load_settings("databricks", conf_dir=CONF)  # the environment wins
+    assert s.privacy.pseudonym_key == STRONG_PK
+    assert s.privacy.pseudonym_key_secret == "behavior-lake/pseudonym-key"
+    secrets = {
+        "behavior-lake/pseudonym-key": "p" * 8 + STRONG_PK,
+        "behavior-lake/encryption-key": STRONG_EK,
+    }
+    read = []
+    empty = dc_replace(s, privacy=dc_replace(s.privacy, pseudonym_key="", encryption_key=""))
+    got = with_secret_keys(empty, lambda ref, key: read.append(key) or secrets[ref])
+    assert (
+        got.privacy.pseudonym_key == "p" * 8 + STRONG_PK and got.privacy.encryption_key == STRONG_EK
+    )
+    assert read == ["privacy.pseudonym_key_secret", "privacy.encryption_key_secret"]
+    bad = dc_replace(empty, privacy=dc_replace(empty.privacy, pseudonym_key_secret="no-slash"))
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    with pytest.raises(ConfigError, match=r"expected a Databricks secret as scope/key"):
+        with_secret_keys(bad)

@@ -136,3 +136,26 @@ def test_the_dashboard_is_in_the_bundle_over_the_databricks_schemas() -> None:
     variables = yaml.safe_load((BUNDLE / "databricks.yml").read_text())["variables"]
     assert spec["warehouse_id"] == "${var.warehouse_id}" and "warehouse_id" in variables
     assert spec["dataset_catalog"] == "${var.catalog}" and "catalog" in variables
+
+
+def test_the_serverless_job_runs_the_same_tasks_in_an_environment() -> None:
+    from behavior_lake.databricks_bundle import SERVERLESS_KEY
+
+    doc = yaml.safe_load((BUNDLE / "resources" / f"{SERVERLESS_KEY}.job.yml").read_text())
+    job = doc["targets"]["serverless"]["resources"]["jobs"][SERVERLESS_KEY]
+    assert JobSettings.from_dict(job).as_dict() == job  # nothing unknown or misspelled
+    _, jobs = committed()
+    cluster = jobs[JOB_KEY]
+    assert [t["task_key"] for t in job["tasks"]] == [t["task_key"] for t in cluster["tasks"]]
+    assert "job_clusters" not in job
+    assert all(t["environment_key"] == "default" and "job_cluster_key" not in t
+               for t in job["tasks"])  # fmt: skip
+    (env,) = job["environments"]
+    assert env["spec"]["dependencies"] == ["../../dist/*.whl"]
+    assert job["parameters"] == cluster["parameters"]
+    config, _ = committed()
+    assert "serverless" in config["targets"]
+    assert bundle_problems(config, {SERVERLESS_KEY: job}, BUNDLE) == []
+    # positive control: a task naming an environment the job does not define
+    broken = {**job, "tasks": [{**job["tasks"][0], "environment_key": "gpu"}]}
+    assert "no environment gpu" in "\n".join(bundle_problems(config, {"x": broken}, BUNDLE))
