@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from behavior_lake.bronze.ingest import ingest
-from behavior_lake.gold.build import build_features
+from behavior_lake.gold.build import build_features, build_reports
+from behavior_lake.insights.site import build_site
 from behavior_lake.lake import make_lake
 from behavior_lake.silver.build import build_silver
 from tests.integration.conftest import Demo
@@ -33,6 +35,18 @@ def test_both_engines_give_identical_tables_row_for_row(
     assert demo.lake.engine == "delta-spark" and rs.engine == "delta-rs"
     assert rs.read("silver.events").count() == demo.lake.read("silver.events").count() > 1000
     assert table_differences(demo.lake, rs, s.privacy.encryption_key) == {}
+    # the reporting tables and the insights site too: the same takeaways on both engines
+    for lake in (demo.lake, rs):
+        build_reports(lake, s, demo.taxonomy)
+    sites = [build_site(lake, tmp_path / lake.engine) for lake in (demo.lake, rs)]
+    assert sites[0]["without_data"] == sites[1]["without_data"]
+    for page in ("activity", "retention", "funnels", "quality"):
+        spark_page, rs_page = (takeaways(Path(x["out"]) / f"{page}.html") for x in sites)
+        assert spark_page == rs_page and len(spark_page) >= 2, page
+
+
+def takeaways(page: Path) -> list[str]:
+    return re.findall(r'<p class="takeaway">(.*?)</p>', page.read_text())
 
 
 def test_comparison_sees_one_changed_value(demo: Demo) -> None:

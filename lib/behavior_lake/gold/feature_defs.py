@@ -233,12 +233,10 @@ def _trend_features(cfg: FeatureSettings) -> list[FeatureDef]:
     out: list[FeatureDef] = []
     add = _collector(out)
 
-    recent = _sum_if(_within(r), "d_events")
-    base = _sum_if((F.col("age") > r) & _within(r + b), "d_events")
     add(
         name=f"events_trend_{r}_{b}",
         group="days",
-        expr=(recent + 1) / (base / ratio + 1),
+        expr=_trend("d_events", r, b, ratio),
         definition=f"(events in the last {r} days + 1) / (events in the {b} days before them scaled to "
         f"{r} days + 1); 1 = steady, > 1 growing, < 1 declining",
         window_days=r + b,
@@ -248,6 +246,14 @@ def _trend_features(cfg: FeatureSettings) -> list[FeatureDef]:
         fill=1.0,
     )
     return out
+
+
+def _trend(value, r: int, b: int, ratio: float) -> Column:
+    """(sum over the last r days + 1) / (sum over the b days before, scaled to r days,
+    + 1): 1 = steady, > 1 growing, < 1 declining; never null."""
+    recent = _sum_if(_within(r), value)
+    base = _sum_if((F.col("age") > r) & _within(r + b), value)
+    return (recent + 1) / (base / ratio + 1)
 
 
 def _engagement_features(cfg: FeatureSettings) -> list[FeatureDef]:
@@ -377,12 +383,10 @@ def _sessions_features(cfg: FeatureSettings) -> list[FeatureDef]:
         sources=SESSIONS_SRC,
         fill=0.0,
     )
-    s_recent = _sum_if(_within(r), F.lit(1))
-    s_base = _sum_if((F.col("age") > r) & _within(r + b), F.lit(1))
     add(
         name=f"sessions_trend_{r}_{b}",
         group="sessions",
-        expr=(s_recent + 1) / (s_base / ratio + 1),
+        expr=_trend(F.lit(1), r, b, ratio),
         definition=f"(sessions in the last {r} days + 1) / (sessions in the {b} days before them scaled "
         f"to {r} days + 1)",
         window_days=r + b,

@@ -21,7 +21,7 @@ def table_names(schema_prefix: str, tables: list[str] | tuple[str, ...]) -> dict
 
 def _masked(panel: P.Panel) -> bool:
     """Lines over a dataset that flags incomplete periods draw those as gaps."""
-    return panel.widget.kind == "line" and "is_complete" in panel.dataset.sql
+    return panel.widget.kind == "line" and panel.dataset.complete_col is not None
 
 
 def dataset_sql(panel: P.Panel, schema_prefix: str) -> tuple[str, str]:
@@ -31,7 +31,8 @@ def dataset_sql(panel: P.Panel, schema_prefix: str) -> tuple[str, str]:
     if not _masked(panel):
         return ds.id, sql
     w = panel.widget
-    cols = ", ".join(f"CASE WHEN is_complete THEN {c} END AS {c}" for c in w.y)
+    flag = ds.complete_col
+    cols = ", ".join(f"CASE WHEN {flag} THEN {c} END AS {c}" for c in w.y)
     return f"{ds.id}__{panel.id}", f"SELECT {w.x}, {cols}\nFROM (\n{sql}\n) t"
 
 

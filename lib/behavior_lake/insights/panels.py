@@ -24,6 +24,8 @@ class Dataset:
     id: str
     title: str
     sql: str
+    # a boolean column, true for periods that are over (lines leave the others out)
+    complete_col: str | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -98,6 +100,7 @@ FROM {gold.daily_kpis}
 WHERE platform = 'all'
 ORDER BY kpi_date
 """,
+    complete_col="is_complete",
 )
 
 
@@ -106,7 +109,7 @@ def _kpi_lines(cols: Sequence[str], fmt: str = "num") -> Callable[[str, str, Row
         x = [str(r["kpi_date"]) for r in rows]
         series = {c.upper() if len(c) <= 3 else c.replace("_", " "): [_f(r[c]) for r in rows]
                   for c in cols}  # fmt: skip
-        shaded = [not r["is_complete"] for r in rows]
+        shaded = [not r[KPIS.complete_col] for r in rows]
         return svg.line_chart(chart_id, title, x, series, shaded, fmt)
 
     return draw
@@ -332,8 +335,7 @@ SEGMENT_DRIFT = Dataset(
     "Segment share drift against training",
     """
 SELECT as_of_date, MAX(psi) AS psi, MAX(psi_threshold) AS threshold,
-       MAX(CAST(retrain_recommended AS INT)) AS retrain_recommended,
-       TRUE AS is_complete
+       MAX(CAST(retrain_recommended AS INT)) AS retrain_recommended
 FROM {ops.segment_drift}
 GROUP BY as_of_date
 ORDER BY as_of_date
@@ -483,8 +485,7 @@ FEATURE_DRIFT = Dataset(
     "feature_drift",
     "Features flagged for drift per snapshot",
     """
-SELECT as_of_date, SUM(CAST(is_flagged AS INT)) AS flagged, COUNT(*) AS features,
-       TRUE AS is_complete
+SELECT as_of_date, SUM(CAST(is_flagged AS INT)) AS flagged, COUNT(*) AS features
 FROM {ops.feature_drift}
 GROUP BY as_of_date
 ORDER BY as_of_date

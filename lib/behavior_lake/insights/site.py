@@ -54,23 +54,23 @@ def run_datasets(lake: Lake) -> dict[str, Result]:
     spark = lake.spark
     out: dict[str, Result] = {}
     sets = P.datasets()
+    tables = sorted({t for ds in sets for t in ds.tables})
+    versions = {t: lake.version(t) for t in tables if lake.exists(t)}
+    for t in versions:  # one view per table, whatever number of datasets read it
+        lake.read(t).createOrReplaceTempView(view_name(t))
     for i, ds in enumerate(sets, start=1):
         t0 = time.monotonic()
-        missing = [t for t in ds.tables if not lake.exists(t)]
+        missing = [t for t in ds.tables if t not in versions]
         if missing:
             out[ds.id] = Result(error=f"{', '.join(missing)} does not exist yet")
             log.info("insights %d/%d %s: skipped (%s missing)", i, len(sets), ds.id, missing)
             continue
-        sources = {t: lake.version(t) for t in ds.tables}
-        for t in ds.tables:
-            lake.read(t).createOrReplaceTempView(view_name(t))
+        sources = {t: versions[t] for t in ds.tables}
         quiet = logging.getLogger("SQLQueryContextLogger")  # we report the failure ourselves
         level, quiet.level = quiet.level, logging.CRITICAL
         try:
-            rows = [
-                r.asDict()
-                for r in spark.sql(ds.render_sql({t: view_name(t) for t in ds.tables})).collect()
-            ]
+            sql = ds.render_sql({t: view_name(t) for t in ds.tables})
+            rows = [r.asDict() for r in spark.sql(sql).collect()]
         except Exception as exc:  # a lake built by an older version, a removed feature
             first = str(exc).strip().splitlines()[0][:300]
             out[ds.id] = Result(error=f"query failed: {first}", sources=sources)

@@ -95,9 +95,9 @@ def line_chart(
             f'<text x="{px(i):.1f}" y="{H - BOTTOM + 16}" font-size="11" text-anchor="{anchor}" '
             f'fill="#374151">{escape(str(x[i]))}</text>'
         )
+    partial = [i < len(shaded) and shaded[i] for i in range(n)]
     for k, ys in enumerate(series.values()):
         color = PALETTE[k % len(PALETTE)]
-        partial = [i < len(shaded) and shaded[i] for i in range(n)]
         # a period not over is a hollow mark on its own, never part of the line
         for i, v in enumerate(ys):
             if partial[i] and v is not None and math.isfinite(v):

@@ -233,6 +233,10 @@ class Lake(ABC):
         return self._specs
 
     # ------------------------------------------------------------------ naming
+    def table_name(self, table: str) -> str | None:
+        """The table's name in a catalog, or None: addressed by path (the default)."""
+        return None
+
     def path(self, table: str) -> str:
         validate_table_name(table)
         layer, name = table.split(".")

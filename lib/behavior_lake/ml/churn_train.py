@@ -340,14 +340,16 @@ def _survival(days, data, cuts, last, features, fills, settings):
     model = fit_survival(train, features, fills)
     train.unpersist()
     col, shape = survival_shape(model)
+    # one scoring of the holdout for the Kaplan-Meier check and the concordance sample
     pred = model.transform(hold).select("duration_days", "observed", F.col(col).alias("scale"))
+    pred = pred.cache()
     # the longest time the holdout's outcomes are observed for (censoring at the data's end)
     check_days = min(cfg.survival_window_days, (last - cuts[-1]).days + 1)
     check = survival_check(pred, shape, check_days)
     n = pred.count()
-    if n > C_INDEX_SAMPLE:
-        pred = pred.sample(False, C_INDEX_SAMPLE / n, cfg.seed)
-    pts = [(r[0], r[1], r[2]) for r in pred.collect()]
+    sample = pred.sample(False, C_INDEX_SAMPLE / n, cfg.seed) if n > C_INDEX_SAMPLE else pred
+    pts = [(r[0], r[1], r[2]) for r in sample.collect()]
+    pred.unpersist()
     c = concordance_index(pts)
     log.info(
         "churn: survival (AFT, Weibull shape %.2f) concordance %.3f on %d holdout rows; "

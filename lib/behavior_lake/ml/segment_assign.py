@@ -17,6 +17,7 @@ from behavior_lake.lake.base import spec_rows
 from behavior_lake.ml import tracking
 from behavior_lake.ml.segments import (
     SEGMENT_COL,
+    SERVED_COL,
     share_psi,
     shares_of,
 )
@@ -48,16 +49,12 @@ def assign_segments(lake: Lake, settings: Settings, as_of: date | None = None) -
     mv = tracking.version_by_alias(cfg.model_name, CHAMPION)
     profile = tracking.download_json(mv.run_id, "segment_profile.json")
     names = {int(p["segment_id"]): p["segment_name"] for p in profile}
-    # the model's cluster -> the published segment id (profiles before stable ids: same)
-    clusters = {int(p.get("cluster", p["segment_id"])): int(p["segment_id"]) for p in profile}
     train_shares = {int(p["segment_id"]): float(p["share"]) for p in profile}
     log.info("segments: scoring %s with %s v%s (champion)", day, cfg.model_name, mv.version)
     model = tracking.load_spark_model(cfg.model_name, mv.version)
     feats = lake.read(FEATURES).filter(F.col("as_of_date") == F.lit(day))
     check_features(feats, list(cfg.features), "segments.features")
-    scored = segment_rows(
-        model, feats, names, cfg.model_name, str(mv.version), cfg.features, clusters
-    )
+    scored = segment_rows(model, feats, names, cfg.model_name, str(mv.version), cfg.features)
     lake.ensure(USER_SEGMENTS.name)
     res = lake.overwrite(USER_SEGMENTS.name, scored, where=Where.eq("as_of_date", day))
     written = lake.read(USER_SEGMENTS.name).filter(F.col("as_of_date") == F.lit(day))
@@ -96,26 +93,16 @@ def assign_segments(lake: Lake, settings: Settings, as_of: date | None = None) -
 
 
 def segment_rows(
-    model,
-    feats: DataFrame,
-    names: dict[int, str],
-    model_name: str,
-    version: str,
-    features,
-    clusters: dict[int, int] | None = None,
+    model, feats: DataFrame, names: dict[int, str], model_name: str, version: str, features
 ) -> DataFrame:
-    """gold.user_segments rows: each person's published segment id (the model's cluster
-    mapped through `clusters`, identity when absent) and its name."""
+    """gold.user_segments rows: each person's published segment id and its name. The
+    model maps its clusters to published ids in its last stage (`prediction`); a model
+    registered before stable ids has none and its clusters are the published ids."""
     name_map = F.create_map(*[x for i, n in sorted(names.items()) for x in (F.lit(i), F.lit(n))])
-    raw = F.col(SEGMENT_COL).cast("int")
-    if clusters:
-        id_map = F.create_map(
-            *[x for c, i in sorted(clusters.items()) for x in (F.lit(c), F.lit(i))]
-        )
-        raw = F.coalesce(id_map[raw], raw)
+    scored = model.transform(feats.select("person_id", "as_of_date", *features))
+    published = SERVED_COL if SERVED_COL in scored.columns else SEGMENT_COL
     return (
-        model.transform(feats.select("person_id", "as_of_date", *features))
-        .select("person_id", "as_of_date", raw.alias("segment_id"))
+        scored.select("person_id", "as_of_date", F.col(published).cast("int").alias("segment_id"))
         .withColumn("segment_name", F.coalesce(name_map[F.col("segment_id")], F.lit("unnamed")))
         .withColumn("model_name", F.lit(model_name))
         .withColumn("model_version", F.lit(version))

@@ -144,7 +144,7 @@ def log_table_inputs(lake: Any, inputs: list[tuple[str, str, dict[str, Any]]]) -
 
     for table, context, tags in inputs:
         version = lake.version(table)
-        fqn = getattr(lake, "table_name", lambda _t: None)(table)
+        fqn = lake.table_name(table)
         if fqn:
             source = DeltaDatasetSource(delta_table_name=fqn, delta_table_version=version)
         else:
