@@ -53,7 +53,7 @@ check-java:
 
 # Debian packages the tests use: chromium and its driver (the insights report is checked
 # in a real headless browser). As root they are installed; otherwise one line says how.
-SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver
+SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver redis-server:redis-server
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \

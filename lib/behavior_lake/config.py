@@ -640,6 +640,174 @@ class ReportSettings:
         _between("reports.max_table_rows", self.max_table_rows, 1, 10000)
 
 
+# ---------------------------------------------------------------------------- activation
+
+RULE_KINDS = ("event", "timer", "score", "segment_change")
+SCORE_FIELDS = ("churn_probability",)
+
+
+def _hhmm(key: str, value: str) -> int:
+    """Minutes after midnight of "HH:MM"."""
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    if not m:
+        raise ConfigError(f"{key}: expected a time HH:MM (00:00..23:59), got {value!r}")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+@dataclass(frozen=True)
+class ActivationRule:
+    """One trigger rule (conf/base/activation.yml, docs/activation.md)."""
+
+    id: str
+    kind: Literal["event", "timer", "score", "segment_change"]
+    campaign: str
+    channel: str
+    version: int = 1
+    # event: fires on this event (Segment name); timer: starts the clock
+    event: str = ""
+    # event rules: only when the event's value (revenue, or price x quantity) >= this
+    min_value: float = 0.0
+    # timer: fires `minutes` after `event` unless `unless_event` came first
+    unless_event: str = ""
+    minutes: int = 0
+    # score: fires when `score` crosses `threshold` upwards (gold scores, stream-static join)
+    score: str = "churn_probability"
+    threshold: float = 0.0
+    # Segment consent category the action needs (context.consent.categoryPreferences.<x>)
+    consent: str = ""
+    cooldown_hours: float = 24.0
+    # share of persons (hash of person and campaign) who get no action, logged as holdout
+    holdout_share: float = 0.1
+    # payload template: values may name {cart_value}, {event}, {churn_probability}, ...
+    payload: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+
+    def check(self, key: str) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", self.id):
+            raise ConfigError(f"{key}.id: expected snake_case (a-z, 0-9, _), got {self.id!r}")
+        for name in ("campaign", "channel"):
+            if not getattr(self, name).strip():
+                raise ConfigError(f"{key}.{name}: required for every rule")
+        _at_least(f"{key}.version", self.version, 1)
+        _at_least(f"{key}.cooldown_hours", self.cooldown_hours, 0)
+        _between(f"{key}.holdout_share", self.holdout_share, 0, 0.9)
+        _at_least(f"{key}.min_value", self.min_value, 0)
+        if self.kind in ("event", "timer") and not self.event.strip():
+            raise ConfigError(f"{key}.event: required for kind {self.kind!r}")
+        if self.kind == "timer":
+            _between(f"{key}.minutes", self.minutes, 1, 7 * 24 * 60)
+            if not self.unless_event.strip():
+                raise ConfigError(f"{key}.unless_event: required for kind 'timer'")
+        if self.kind == "score":
+            if self.score not in SCORE_FIELDS:
+                raise ConfigError(
+                    f"{key}.score: expected one of {list(SCORE_FIELDS)}, got {self.score!r}"
+                )
+            _between(f"{key}.threshold", self.threshold, 0.0001, 1)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    # UTC, by event time; start == end disables them. A window may cross midnight.
+    start: str = "22:00"
+    end: str = "07:00"
+
+    def __post_init__(self) -> None:
+        _hhmm("activation.quiet_hours.start", self.start)
+        _hhmm("activation.quiet_hours.end", self.end)
+
+    def minutes(self) -> tuple[int, int]:
+        return _hhmm("start", self.start), _hhmm("end", self.end)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    # where fired decisions and the daily profile sync are POSTed (empty: not sent)
+    url: str = ""
+    # environment variable holding the HMAC-SHA256 signing key (never in the repository)
+    secret_env: str = "BEHAVIOR_LAKE_WEBHOOK_SECRET"
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5  # doubled after each failed attempt
+    timeout_seconds: float = 5.0
+    batch_size: int = 500  # profile sync: persons per request
+
+    def __post_init__(self) -> None:
+        _between("activation.webhook.max_attempts", self.max_attempts, 1, 20)
+        _between("activation.webhook.backoff_seconds", self.backoff_seconds, 0, 60)
+        _between("activation.webhook.timeout_seconds", self.timeout_seconds, 0.1, 120)
+        _between("activation.webhook.batch_size", self.batch_size, 1, 10000)
+        if self.url and not re.match(r"https?://", self.url):
+            raise ConfigError(f"activation.webhook.url: expected http(s)://..., got {self.url!r}")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "bl:"
+    ttl_hours: float = 48.0  # a profile not refreshed for this long expires
+    timeout_seconds: float = 0.05  # per command: past it the API answers from the snapshot
+
+    def __post_init__(self) -> None:
+        if not re.match(r"rediss?://", self.url):
+            raise ConfigError(f"activation.redis.url: expected redis://..., got {self.url!r}")
+        _between("activation.redis.ttl_hours", self.ttl_hours, 0.01, 24 * 365)
+        _between("activation.redis.timeout_seconds", self.timeout_seconds, 0.001, 10)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8088
+    # sha256 hex of each accepted API key (X-API-Key); the keys themselves are never stored
+    key_sha256: list[str] = field(default_factory=list)
+    rate_per_second: float = 2000.0  # per key (token bucket, burst = one second's worth)
+    answer_log: str = "activation_api"  # folder (under lake.root) of the answer log (JSON lines)
+
+    def __post_init__(self) -> None:
+        _between("activation.api.port", self.port, 1, 65535)
+        _between("activation.api.rate_per_second", self.rate_per_second, 0.1, 1_000_000)
+        for i, h in enumerate(self.key_sha256):
+            if not re.fullmatch(r"[0-9a-f]{64}", h):
+                raise ConfigError(f"activation.api.key_sha256[{i}]: expected 64 hex characters")
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    # where the stream reads events: the landing folder (files) or Kafka
+    source: Literal["files", "kafka"] = "files"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "behavior-events"
+    trigger_seconds: float = 1.0  # micro-batch interval
+    max_files_per_trigger: int = 100
+    # how late (event time) an event may be and still count; timers fire once the
+    # watermark (latest event time - this) passes them
+    watermark_minutes: int = 10
+    # checkpoints of the streaming queries (empty: <lake.root>/_checkpoints/activation)
+    checkpoint_dir: str = ""
+    # actions per person and UTC day across all rules (fatigue); holdouts count too
+    daily_cap_per_person: int = 3
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    # per-person state with no event for this long is dropped
+    state_idle_days: int = 30
+    rules: list[ActivationRule] = field(default_factory=list)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+
+    def __post_init__(self) -> None:
+        _between("activation.trigger_seconds", self.trigger_seconds, 0, 3600)
+        _between("activation.max_files_per_trigger", self.max_files_per_trigger, 1, 100000)
+        _between("activation.watermark_minutes", self.watermark_minutes, 0, 7 * 24 * 60)
+        _between("activation.daily_cap_per_person", self.daily_cap_per_person, 1, 1000)
+        _between("activation.state_idle_days", self.state_idle_days, 1, 3650)
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            rule.check(f"activation.rules[{i}]")
+            if rule.id in seen:
+                raise ConfigError(f"activation.rules[{i}].id: {rule.id!r} is used twice")
+            seen.add(rule.id)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -659,6 +827,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     governance: GovernanceSettings = field(default_factory=GovernanceSettings)
     reports: ReportSettings = field(default_factory=ReportSettings)
+    activation: ActivationSettings = field(default_factory=ActivationSettings)
     conf_dir: str = "conf"
 
 

@@ -55,7 +55,7 @@ def catalog_specs(conf_dir: Path) -> dict[str, TableSpec]:
 
 
 def _layer_order(name: str) -> int:
-    return ["bronze", "silver", "gold", "ops"].index(name.split(".")[0])
+    return ["bronze", "silver", "gold", "activation", "ops"].index(name.split(".")[0])
 
 
 def _code(names: tuple[str, ...] | list[str]) -> str:
@@ -67,7 +67,8 @@ def tables_block(specs: Mapping[str, TableSpec]) -> str:
     are in docs/tables.md)."""
     rows = ["| table | one row per |", "|---|---|"]
     for name, s in specs.items():
-        rows.append(f"| `{name}` | {s.grain.removeprefix('one row per ')} |")
+        grain = s.grain.removeprefix("one row per ").split(" (")[0].split(":")[0]
+        rows.append(f"| `{name}` | {grain} |")
     return "\n".join(rows)
 
 
@@ -123,24 +124,22 @@ def _type(dt: Any) -> str:
 
 
 def jobs_block() -> str:
-    rows = ["| job | what it does | reads | writes (mode) |", "|---|---|---|---|"]
+    rows = ["| job | what it does | reads | writes |", "|---|---|---|---|"]
     subjects = set(subject_tables())
     for name, job in registry().items():
         reads = ", ".join(job.inputs) or "-"
         if set(job.inputs) == subjects:
             reads = "every table about persons"
-        elif len(job.inputs) > 6:  # the report: its panels name them
+        elif len(job.inputs) > 4:  # write modes and every input: docs/jobs.md
             layers = sorted({t.split(".")[0] for t in job.inputs if "." in t})
             reads = f"{len(job.inputs)} {'/'.join(layers)} tables"
         outs = job.outputs
-        writes = ", ".join(f"{o.table} ({'/'.join(o.modes)})" for o in outs if o.table != "*")
+        writes = ", ".join(o.table for o in outs if o.table != "*")
         if job.settings_outputs:
             writes += (", " if writes else "") + "deletes per `retention.tables`"
         if any(o.table == "*" for o in outs):
             writes = "deletes from every table holding the subject; " + ", ".join(
-                f"{o.table} ({'/'.join(o.modes)})"
-                for o in outs
-                if o.table != "*" and "delete" not in o.modes
+                o.table for o in outs if o.table != "*" and "delete" not in o.modes
             )
         rows.append(f"| `{name}` | {job.description.rstrip('.')} | {reads} | {writes or '-'} |")
     return "\n".join(rows)

@@ -65,3 +65,27 @@ export_report = _entry("export_report")
 export_subject = _entry("export_subject")
 build_report = _entry("build_report")
 run_pipeline = _entry("run_pipeline")
+activation_stream = _entry("activation_stream")
+deliver_actions = _entry("deliver_actions")
+sync_profiles = _entry("sync_profiles")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`behavior-lake serve [--env local] [--conf key=value ...] [--host H] [--port P]`:
+    the decision API (docs/activation.md)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="behavior-lake", description="behavior-lake services")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the decision API (FastAPI + uvicorn)")
+    serve.add_argument("--env", default="local")
+    serve.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    serve.add_argument("--host", help="default: activation.api.host (127.0.0.1)")
+    serve.add_argument("--port", type=int, help="default: activation.api.port")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        from behavior_lake.activation.api import serve as run_api
+    except ImportError as exc:
+        print(f"behavior-lake serve: {exc}; pip install 'behavior-lake[local]'", file=sys.stderr)
+        return 3
+    return run_api(args.env, args.conf, args.host, args.port)

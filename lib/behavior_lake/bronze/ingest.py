@@ -278,6 +278,12 @@ def read_lines(
         .option("mapreduce.input.linerecordreader.line.maxlength", str(max_bytes))
         .text([f.read_path for f in files])
     )
+    return line_columns(df)
+
+
+def line_columns(df: DataFrame) -> DataFrame:
+    """Spark's text rows (`value`, `_metadata`) -> `raw_line`, `source_file`, LINE_BYTES.
+    Shared by the batch reader and the activation stream's file source."""
     # Only conforming files are read, and their `rel` is exactly <date>/<hour>/<name>:
     # the last three path components (per line, so no regex: ~5 us a line saved),
     # percent-decoded; a literal '+' stays one (url_decode alone reads it as a space).

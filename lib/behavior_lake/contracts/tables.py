@@ -24,7 +24,15 @@ def register(*specs: TableSpec) -> None:
 
 def _load_all() -> None:
     # Importing the contract modules registers their tables.
-    from behavior_lake.contracts import bronze, gold, governance, ml, ops, silver  # noqa: F401
+    from behavior_lake.contracts import (  # noqa: F401
+        activation,
+        bronze,
+        gold,
+        governance,
+        ml,
+        ops,
+        silver,
+    )
 
 
 _load_all()

@@ -25,15 +25,20 @@ TASK_JOBS = (
     "export_report",
     "export_subject",
     "build_report",
+    "activation_stream",
+    "deliver_actions",
+    "sync_profiles",
 )
 
 
 def registry() -> Mapping[str, JobDef]:
     """Every job that can run as a pipeline task, by name."""
     from behavior_lake.jobs import (
+        activation_stream,
         assign_segments,
         bronze_ingest,
         build_report,
+        deliver_actions,
         enforce_retention,
         erase_subjects,
         export_report,
@@ -43,6 +48,7 @@ def registry() -> Mapping[str, JobDef]:
         gold_kpis,
         score_churn,
         silver_events,
+        sync_profiles,
         train_churn,
         train_segments,
     )
@@ -62,6 +68,9 @@ def registry() -> Mapping[str, JobDef]:
         export_report,
         export_subject,
         build_report,
+        activation_stream,
+        deliver_actions,
+        sync_profiles,
     )
     jobs = {m.JOB_DEF.name: m.JOB_DEF for m in modules}
     assert tuple(jobs) == TASK_JOBS
