@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PIPELINE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: bench-experiments test-e2e report system-deps help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
+.PHONY: bench-activation kafka-up kafka-down bench-experiments test-e2e report system-deps help install jars jars-lock cluster-up cluster-down test run generate pipeline lint format bench bench-sessions bench-lake wheel clean check-java mlflow-ui databricks-bundle docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -100,6 +100,12 @@ cluster-up: check-java $(STAMP) $(JARS_STAMP) ## Start a Spark standalone master
 cluster-down: $(STAMP) ## Stop the standalone cluster started by cluster-up
 	$(PY) -m behavior_lake.standalone down --dir $(CLUSTER_DIR)
 
+kafka-up: check-java $(STAMP) $(JARS_STAMP) ## Start a single-node Kafka broker on 127.0.0.1 for activation.source kafka (state and log in .kafka/)
+	$(PY) -m behavior_lake.localkafka up --dir .kafka
+
+kafka-down: $(STAMP) ## Stop the broker started by kafka-up
+	$(PY) -m behavior_lake.localkafka down --dir .kafka
+
 MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP) ## Serve the local MLflow store (runs, plots, registry) on 127.0.0.1
 	@mkdir -p mlruns
@@ -124,6 +130,9 @@ bench-sessions: check-java $(STAMP) $(JARS_STAMP) ## Sessionization alone: ours 
 
 bench-lake: check-java $(STAMP) $(JARS_STAMP) ## Lake write/read throughput and driver memory (SIZES=...)
 	$(PY) bench/lake_bench.py --sizes $(SIZES)
+
+bench-activation: check-java $(STAMP) $(JARS_STAMP) system-deps ## Activation latency: micro-batch and real-time mode (Kafka) event -> decision, API p50/p99 at 200 and 1,000 req/s
+	$(PY) bench/activation_bench.py $(BENCH_ARGS)
 
 bench-experiments: $(STAMP) ## Coverage, false positives, CUPED variance reduction over 2,000 simulated A/A and A/B runs
 	$(PY) bench/experiments_bench.py $(BENCH_ARGS)

@@ -11,16 +11,13 @@ planted rho^2. Writes bench/results/experiments-<UTC timestamp>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from behavior_lake.experiments.simulate import simulate
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from results_io import write_result
 
 
 def main() -> int:
@@ -44,11 +41,7 @@ def main() -> int:
         "ab": simulate(runs=args.runs, effect=0.05, seed=args.seed + 1).as_dict(),
     }
     out["seconds"] = round(time.monotonic() - t0, 1)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"experiments-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    write_result("experiments", out)
     return 0
 
 

@@ -70,9 +70,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     conf = dict(TEST_SPARK_CONF)
     # managed tables (lake.catalog) of the session catalog go here, not into the checkout
     conf["spark.sql.warehouse.dir"] = str(tmp_path_factory.mktemp("warehouse"))
-    s3_jars = cached_jars(["s3"])
-    if s3_jars:  # hadoop-aws + the AWS SDK, for the s3a:// tests
-        conf["spark.jars"] = ",".join(s3_jars)
+    # hadoop-aws + the AWS SDK for the s3a:// tests, the Kafka source for activation's
+    extra_jars = (cached_jars(["s3"]) or []) + (cached_jars(["kafka"]) or [])
+    if extra_jars:
+        conf["spark.jars"] = ",".join(extra_jars)
     saved = {k: os.environ.get(k) for k in S3_TEST_ENV}
     os.environ.update(S3_TEST_ENV)
     try:

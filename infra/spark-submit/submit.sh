@@ -10,14 +10,14 @@
 #
 # Jars (JARS=cache, the default): the locked jars in .jars/ (`make jars`) go with --jars,
 # so nothing is downloaded; hadoop-aws and the AWS SDK are added when BEHAVIOR_LAKE_ROOT
-# or BEHAVIOR_LAKE_LANDING is an s3a:// URI. JARS=packages asks Maven instead
-# (--packages DELTA_PACKAGE[,HADOOP_AWS_PACKAGE]); JARS=none adds nothing (the cluster
-# provides Delta, as Databricks does).
+# or BEHAVIOR_LAKE_LANDING is an s3a:// URI, Spark's Kafka source for activation_stream.
+# JARS=packages asks Maven instead (--packages DELTA_PACKAGE[,HADOOP_AWS_PACKAGE]
+# [,KAFKA_PACKAGE]); JARS=none adds nothing (the cluster provides them, as Databricks does).
 #
 # Environment: MASTER (default yarn), DEPLOY_MODE (default client), SPARK_SUBMIT (default
 # spark-submit on PATH, else pyspark's), PYTHON (default .venv/bin/python), EXECUTOR_PYTHON
 # (the interpreter executors run, if not the cluster's default), JARS, DELTA_PACKAGE,
-# HADOOP_AWS_PACKAGE, EXTRA_SUBMIT_ARGS, and the job's own settings and secrets
+# HADOOP_AWS_PACKAGE, KAFKA_PACKAGE, EXTRA_SUBMIT_ARGS, and the job's own settings and secrets
 # (BEHAVIOR_LAKE_ROOT, BEHAVIOR_LAKE_LANDING, BEHAVIOR_LAKE_PSEUDONYM_KEY,
 # BEHAVIOR_LAKE_ENCRYPTION_KEY; S3 credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
 set -euo pipefail
@@ -35,6 +35,7 @@ DEPLOY_MODE=${DEPLOY_MODE:-client}
 JARS=${JARS:-cache}
 DELTA_PACKAGE=${DELTA_PACKAGE:-io.delta:delta-spark_4.2_2.13:4.4.0}
 HADOOP_AWS_PACKAGE=${HADOOP_AWS_PACKAGE:-org.apache.hadoop:hadoop-aws:3.5.0}
+KAFKA_PACKAGE=${KAFKA_PACKAGE:-org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0}
 if [ -z "${PYTHON:-}" ]; then
   if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
 fi
@@ -52,11 +53,13 @@ JAR_ARGS=()
 case "$JARS" in
   cache)
     SETS=delta; [ "$S3A" = 1 ] && SETS="delta s3"
+    [ "$JOB" = activation_stream ] && SETS="$SETS kafka"
     JAR_LIST=$(cd "$ROOT" && PYTHONPATH="$ROOT/lib" "$PYTHON" -m behavior_lake.jars path $SETS) \
       || { echo "error: the jar cache is incomplete: run \`make jars\` (or JARS=packages)" >&2; exit 1; }
     JAR_ARGS=(--jars "$JAR_LIST") ;;
   packages)
     PKGS=$DELTA_PACKAGE; [ "$S3A" = 1 ] && PKGS="$PKGS,$HADOOP_AWS_PACKAGE"
+    [ "$JOB" = activation_stream ] && PKGS="$PKGS,$KAFKA_PACKAGE"
     JAR_ARGS=(--packages "$PKGS") ;;
   none) ;;
   *) echo "error: JARS=$JARS: expected cache, packages or none" >&2; exit 2 ;;

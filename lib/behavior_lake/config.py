@@ -762,9 +762,12 @@ class ApiSettings:
     key_sha256: list[str] = field(default_factory=list)
     rate_per_second: float = 2000.0  # per key (token bucket, burst = one second's worth)
     answer_log: str = "activation_api"  # folder (under lake.root) of the answer log (JSON lines)
+    # uvicorn worker processes (each holds its own snapshot; the key's rate is split among them)
+    workers: int = 2
 
     def __post_init__(self) -> None:
         _between("activation.api.port", self.port, 1, 65535)
+        _between("activation.api.workers", self.workers, 1, 64)
         _between("activation.api.rate_per_second", self.rate_per_second, 0.1, 1_000_000)
         for i, h in enumerate(self.key_sha256):
             if not re.fullmatch(r"[0-9a-f]{64}", h):
@@ -777,6 +780,11 @@ class ActivationSettings:
     source: Literal["files", "kafka"] = "files"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "behavior-events"
+    kafka_starting_offsets: Literal["earliest", "latest"] = "earliest"  # first start only
+    max_offsets_per_trigger: int = 100_000  # Kafka records per micro-batch
+    # real-time mode (instant event rules, Kafka to Kafka): its checkpoint interval
+    realtime_checkpoint_seconds: int = 60
+    realtime_topic: str = "behavior-decisions-instant"
     trigger_seconds: float = 1.0  # micro-batch interval
     max_files_per_trigger: int = 100
     # how late (event time) an event may be and still count; timers fire once the
@@ -797,6 +805,14 @@ class ActivationSettings:
     def __post_init__(self) -> None:
         _between("activation.trigger_seconds", self.trigger_seconds, 0, 3600)
         _between("activation.max_files_per_trigger", self.max_files_per_trigger, 1, 100000)
+        _between("activation.max_offsets_per_trigger", self.max_offsets_per_trigger, 1, 10**9)
+        _between(
+            "activation.realtime_checkpoint_seconds", self.realtime_checkpoint_seconds, 5, 86400
+        )
+        if self.source == "kafka":
+            for key in ("kafka_bootstrap", "kafka_topic"):
+                if not getattr(self, key).strip():
+                    raise ConfigError(f"activation.{key}: required when activation.source is kafka")
         _between("activation.watermark_minutes", self.watermark_minutes, 0, 7 * 24 * 60)
         _between("activation.daily_cap_per_person", self.daily_cap_per_person, 1, 1000)
         _between("activation.state_idle_days", self.state_idle_days, 1, 3650)

@@ -6,7 +6,10 @@ that cache: nothing is downloaded at run time. `python -m behavior_lake.jars loc
 re-resolves infra/jars/pom.xml with Maven and rewrites the lock.
 
 Jars come in sets: `delta` (delta-spark and delta-storage) for the delta-spark engine,
-`s3` (hadoop-aws and the AWS SDK bundle) for s3a:// paths.
+`s3` (hadoop-aws and the AWS SDK bundle) for s3a:// paths, `kafka` (Structured Streaming's
+Kafka source) for `activation.source: kafka`. `kafka-broker` (infra/jars/kafka-broker.pom.xml)
+is not for Spark: it is the classpath of the single-node broker the tests and the activation
+benchmark start on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "infra" / "jars" / "jars.lock"
 POM = REPO / "infra" / "jars" / "pom.xml"
+BROKER_POM = REPO / "infra" / "jars" / "kafka-broker.pom.xml"
 CACHE_ENV = "BEHAVIOR_LAKE_JAR_CACHE"
 MAVEN_ENV = "BEHAVIOR_LAKE_MAVEN_REPO"
 CENTRAL = "https://repo1.maven.org/maven2"
@@ -39,8 +43,12 @@ SET_OF_GROUP = {
     "org.apache.hadoop": "s3",
     "software.amazon": "s3",
     "org.wildfly": "s3",
+    "org.apache.spark": "kafka",
+    "org.apache.kafka": "kafka",
+    "org.apache.commons": "kafka",
 }
-SETS = ("delta", "s3")
+SETS = ("delta", "s3", "kafka", "kafka-broker")
+SPARK_SETS = ("delta", "s3", "kafka")
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,8 @@ def fetch(cache: Path | None = None, repo_url: str | None = None, lock_path: Pat
     return failed
 
 
-def lock(pom: Path = POM, out: Path = LOCK) -> list[LockedJar]:
-    """Resolve the pom with Maven and write the lock (coordinates, size, SHA-256)."""
+def _resolve(pom: Path) -> list[tuple[str, str, str, Path]]:
+    """(group, artifact, version, local path) of every runtime jar the pom resolves to."""
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "deps.txt"
         subprocess.run(
@@ -146,18 +154,31 @@ def lock(pom: Path = POM, out: Path = LOCK) -> list[LockedJar]:
             ],
             check=True,
         )  # fmt: skip
-        jars = []
+        found = []
         for line in listing.read_text().splitlines():
             parts = line.strip().split(":")
             if len(parts) < 6 or parts[2] != "jar":
                 continue
             group, artifact, _, version, _scope = parts[:5]
-            path = Path(":".join(parts[5:]))
-            jar_set = next((s for g, s in SET_OF_GROUP.items() if group.startswith(g)), None)
-            if jar_set is None:
-                raise SystemExit(f"{group}:{artifact}: no jar set for this group in SET_OF_GROUP")
-            coords = f"{group}:{artifact}:{version}"
-            jars.append(LockedJar(jar_set, coords, path.name, path.stat().st_size, _sha256(path)))
+            found.append((group, artifact, version, Path(":".join(parts[5:]))))
+        return found
+
+
+def _spark_set(group: str, artifact: str) -> str:
+    jar_set = next((s for g, s in SET_OF_GROUP.items() if group.startswith(g)), None)
+    if jar_set is None:
+        raise SystemExit(f"{group}:{artifact}: no jar set for this group in SET_OF_GROUP")
+    return jar_set
+
+
+def lock(pom: Path = POM, broker_pom: Path = BROKER_POM, out: Path = LOCK) -> list[LockedJar]:
+    """Resolve the poms with Maven and write the lock (coordinates, size, SHA-256)."""
+    resolved = [(_spark_set(g, a), g, a, v, p) for g, a, v, p in _resolve(pom)]
+    resolved += [("kafka-broker", g, a, v, p) for g, a, v, p in _resolve(broker_pom)]
+    jars = [
+        LockedJar(jar_set, f"{g}:{a}:{v}", p.name, p.stat().st_size, _sha256(p))
+        for jar_set, g, a, v, p in resolved
+    ]
     jars.sort(key=lambda j: (SETS.index(j.set), j.coordinates))
     lines = [HEADER, *(f"{j.set}\t{j.coordinates}\t{j.file}\t{j.size}\t{j.sha256}" for j in jars)]
     out.write_text("\n".join(lines) + "\n")
@@ -174,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "lock":
         for jar in lock():
-            print(f"{jar.set:6} {jar.coordinates} {jar.size} {jar.sha256[:12]}")
+            print(f"{jar.set:12} {jar.coordinates} {jar.size} {jar.sha256[:12]}")
         return 0
     if args.command == "path":
         jars = cached_jars(args.sets)

@@ -152,7 +152,8 @@ def local_jars(settings: Settings) -> tuple[list[str], bool]:
     """Jars a local-mode session takes from the cache, and whether Delta is among them.
 
     Delta's jars unless lake.engine is delta-rs; hadoop-aws and the AWS SDK when the lake
-    or the landing zone is on s3a://. A missing Delta set is not an error under
+    or the landing zone is on s3a://; the Kafka source when activation.source is kafka.
+    A missing Delta set is not an error under
     lake.engine auto (the engine falls back to delta-rs and says why); a missing S3 set is.
     """
     jars: list[str] = []
@@ -181,6 +182,14 @@ def local_jars(settings: Settings) -> tuple[list[str], bool]:
                 "run `make jars` (needs Maven Central)"
             )
         jars += s3
+    if settings.activation.source == "kafka":
+        kafka = cached_jars(["kafka"])
+        if not kafka:
+            raise JarsMissingError(
+                f"activation.source is kafka but {missing_reason(['kafka'])}: "
+                "run `make jars` (needs Maven Central)"
+            )
+        jars += kafka
     return jars, with_delta
 
 

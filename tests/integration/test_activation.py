@@ -35,10 +35,11 @@ from behavior_lake.contracts.activation import (
     STREAM_EVENTS,
     SYNC_STATE,
 )
-from behavior_lake.contracts.ml import CHURN_SCORES, USER_SEGMENTS
+from behavior_lake.contracts.ml import CHURN_SCORES
 from behavior_lake.contracts.silver import EVENTS
 from behavior_lake.contracts.taxonomy import Taxonomy, load_taxonomy
 from behavior_lake.generator.generate import generate
+from behavior_lake.generator.standins import standin_scores
 from behavior_lake.lake import Lake, make_lake
 from behavior_lake.silver.build import build_silver
 from tests.conftest import CONF, lake_test_settings
@@ -85,42 +86,11 @@ def act(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, default_e
     tax = load_taxonomy(CONF)
     ingest(lake, s, tax, "act-bronze")
     build_silver(lake, s, tax, "act-silver")
-    _gold_scores(lake)
+    standin_scores(lake)  # deterministic scores crossing 0.7 for some persons
     stream_landing = tmp / "stream_landing"
     stream_landing.mkdir()
     stream_settings = replace(s, landing=replace(s.landing, root=str(stream_landing)))
     return Act(stream_settings, lake, tax, Path(s.landing.root), stream_landing)
-
-
-def _gold_scores(lake: Lake) -> None:
-    """Scores and segments for every silver person (stand-ins for the model jobs' output:
-    a deterministic probability from the person id, so some cross 0.7)."""
-    persons = lake.read(EVENTS).select("person_id").distinct()
-    h = F.conv(F.substring(F.sha2("person_id", 256), 1, 6), 16, 10).cast("double") / 16**6
-    now = F.current_timestamp()
-    scores = persons.select(
-        "person_id",
-        F.lit("2026-01-01").cast("date").alias("as_of_date"),
-        h.alias("churn_probability"),
-        (10 - F.floor(h * 10)).cast("int").alias("risk_decile"),
-        (h > 0.8).alias("in_capacity"),
-        F.lit(30.0).alias("expected_active_days"),
-        F.lit("1").alias("model_version"),
-        now.alias("scored_at"),
-        F.lit(0.5).alias("survival_probability"),
-        F.lit(90).alias("survival_window_days"),
-    )
-    lake.overwrite(CHURN_SCORES.name, scores)
-    segments = persons.select(
-        "person_id",
-        F.lit("2026-01-01").cast("date").alias("as_of_date"),
-        (F.floor(h * 3)).cast("int").alias("segment_id"),
-        F.concat(F.lit("segment "), F.floor(h * 3).cast("string")).alias("segment_name"),
-        F.lit("segments").alias("model_name"),
-        F.lit("1").alias("model_version"),
-        now.alias("scored_at"),
-    )
-    lake.overwrite(USER_SEGMENTS.name, segments)
 
 
 def _land(act: Act, days: list[Path]) -> None:
@@ -162,6 +132,79 @@ def test_stream_equals_batch_across_a_restart(act: Act, redis_server) -> None:
     assert act.lake.version(STREAM_EVENTS.name) >= version
 
 
+# ---------------------------------------------------------------------- kafka source
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(act: Act, tmp_path_factory: pytest.TempPathFactory):
+    """A real single-node KRaft broker from the locked Maven jars, on 127.0.0.1."""
+    from behavior_lake import localkafka
+    from behavior_lake.jars import cached_jars, missing_reason
+
+    if not cached_jars(["kafka"]) or not cached_jars([localkafka.SET]):
+        pytest.fail(f"Kafka jars: {missing_reason(['kafka', localkafka.SET])} (make jars)")
+    broker = localkafka.start(tmp_path_factory.mktemp("kafka"), die_with_parent=True)
+    yield broker
+    localkafka.stop(broker)
+
+
+def _produce(spark: SparkSession, files: list[Path], bootstrap: str, topic: str) -> int:
+    """Landing lines to Kafka as a forwarder would: one record a line, keyed by the file's
+    landing path. Lines over Kafka's default 1 MB record limit are left out (silver
+    quarantines them as line_too_long anyway)."""
+    lines = spark.read.text([str(f) for f in files]).select(
+        F.substring_index(F.col("_metadata.file_path"), "/", -3).alias("key"), "value"
+    )
+    lines = lines.filter(F.octet_length("value") < 900_000).localCheckpoint()
+    lines.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option(
+        "topic", topic
+    ).save()
+    return lines.count()
+
+
+def test_kafka_stream_equals_batch_across_a_restart(
+    act: Act, kafka_broker, spark: SparkSession, tmp_path: Path
+) -> None:
+    from behavior_lake.contracts.silver import IDENTITY_MAP
+
+    s = act.settings
+    ks = replace(
+        s,
+        lake=replace(s.lake, root=str(tmp_path / "lake")),
+        activation=replace(
+            s.activation,
+            source="kafka",
+            kafka_bootstrap=kafka_broker.bootstrap,
+            kafka_topic="landing-lines",
+            max_offsets_per_trigger=1500,  # several micro-batches per run
+        ),
+    )
+    klake = make_lake(spark, ks.lake.root, "delta-spark", resolve(ks))
+    klake.overwrite(IDENTITY_MAP.name, act.lake.read(IDENTITY_MAP.name))
+    files = sorted(p for p in act.landing.rglob("*.jsonl*") if p.is_file())
+    half = len(files) // 2
+
+    def run() -> int:
+        q = start_events(klake, ks, act.taxonomy, available_now=True)
+        q.awaitTermination()
+        assert q.exception() is None
+        return klake.read(STREAM_EVENTS.name).count()
+
+    sent = _produce(spark, files[:half], kafka_broker.bootstrap, "landing-lines")
+    first = run()
+    assert 0 < first and sent > 0
+    # a resent file (at-least-once producer) and the rest, after a restart
+    _produce(spark, files[:1] + files[half:], kafka_broker.bootstrap, "landing-lines")
+    total = run()
+    stream, silver = klake.read(STREAM_EVENTS.name), act.lake.read(EVENTS)
+    cols = ["message_id", "person_id", "event", "event_ts", "event_name"]
+    assert total == stream.select("message_id").distinct().count() == silver.count() > first
+    assert stream.select(cols).exceptAll(silver.select(cols)).count() == 0
+    assert silver.select(cols).exceptAll(stream.select(cols)).count() == 0
+    # landed = the Kafka record's timestamp, so the latency of decisions is measured
+    assert stream.filter(F.col("landed_at").isNull()).count() == 0
+
+
 def test_replay_from_silver_reproduces_the_logged_decisions(act: Act) -> None:
     logged = act.lake.read(DECISIONS.name)
     assert logged.count() > 0
@@ -179,6 +222,69 @@ def test_replay_from_silver_reproduces_the_logged_decisions(act: Act) -> None:
     # latency is measured for event-triggered decisions of the stream
     lat = logged.filter(F.col("latency_ms").isNotNull()).count()
     assert lat > 0
+
+
+def test_real_time_mode_decides_the_event_rules_like_the_log(
+    act: Act, kafka_broker, spark: SparkSession, tmp_path: Path
+) -> None:
+    """The instant path (trigger(realTime=...), Kafka to Kafka, stateless) decides the
+    same triggers of the event rules as the micro-batch log, with the same decision ids
+    and the same holdout persons."""
+    from behavior_lake.activation.realtime import start_instant
+
+    a = replace(
+        act.settings.activation,
+        kafka_bootstrap=kafka_broker.bootstrap,
+        kafka_topic="rt-in",
+        realtime_topic="rt-out",
+        realtime_checkpoint_seconds=5,
+    )
+    rs = replace(act.settings, activation=a)
+    files = sorted(p for p in act.landing.rglob("*.jsonl*") if p.is_file())
+    _produce(spark, files[:1], kafka_broker.bootstrap, "rt-in")  # the topic exists
+    query = start_instant(act.lake, rs, str(tmp_path / "ck"))
+    try:
+        _produce(spark, files, kafka_broker.bootstrap, "rt-in")
+        opts = {"kafka.bootstrap.servers": kafka_broker.bootstrap, "subscribe": "rt-out"}
+        seen, stable = -1, 0
+        for _ in range(60):  # bounded wait: until the output stops growing
+            time.sleep(2)
+            assert query.isActive, query.exception()
+            n = spark.read.format("kafka").options(**opts).load().count()
+            stable = stable + 1 if n == seen and n > 0 else 0
+            seen = n
+            if stable >= 2:
+                break
+    finally:
+        query.stop()
+    out = spark.read.format("kafka").options(**opts).load()
+    schema = (
+        "decision_id string, person_id string, rule_id string, outcome string, "
+        "reason string, landed_ms long"
+    )
+    got = out.select(F.from_json(F.col("value").cast("string"), schema).alias("d")).select("d.*")
+    event_rules = [r.id for r in a.rules if r.kind == "event"]
+    logged = act.lake.read(DECISIONS.name).filter(F.col("rule_id").isin(event_rules))
+    ids = {r[0] for r in got.select("decision_id").distinct().collect()}
+    log_ids = {r[0] for r in logged.select("decision_id").collect()}
+    assert ids and ids == log_ids
+    # the holdout is the engine's deterministic draw; a person the log held out is held
+    # out here too unless this event itself carried no consent (the log remembers it)
+    from behavior_lake.activation.engine import holdout_bucket
+
+    rules = {r.id: r for r in a.rules}
+    rows = got.select("decision_id", "person_id", "rule_id", "outcome", "reason").collect()
+    for r in rows:
+        rule = rules[r["rule_id"]]
+        drawn = holdout_bucket(r["person_id"], rule.campaign) < rule.holdout_share
+        assert (r["reason"] == "holdout") == (
+            drawn and r["reason"] not in ("no_consent", "quiet_hours")
+        )
+    instant = {r["decision_id"]: r["reason"] for r in rows}
+    for r in logged.filter(F.col("reason") == "holdout").select("decision_id").collect():
+        assert instant[r[0]] in ("holdout", "no_consent")
+    assert {r["outcome"] for r in rows} <= {"fired", "suppressed"}
+    assert got.filter(F.col("landed_ms").isNull()).count() == 0
 
 
 def test_rate_limits_and_holdouts_hold_in_the_decision_log(act: Act) -> None:
@@ -432,6 +538,15 @@ def test_cache_is_built_from_gold_and_rebuilt_when_empty(act: Act, redis_server)
     assert 0 < c.r.ttl(c.key(one["person_id"])) <= r.ttl_hours * 3600
 
 
+def test_erasure_deletes_the_subject_s_cached_profile(act: Act, redis_server) -> None:
+    c = cache.ProfileCache(act.settings.activation.redis)
+    c.put_many([("p-erased", {"segment_id": 1}), ("p-kept", {"segment_id": 2})])
+    assert c.get("p-erased") and c.get("p-kept")
+    # ops.erasure_suppression holds sha256 of the pseudonym
+    assert c.forget({hashlib.sha256(b"p-erased").hexdigest(), "0" * 64}) == 1
+    assert c.get("p-erased") is None and c.get("p-kept") == {"segment_id": "2"}
+
+
 def test_api_answers_from_redis_then_snapshot_when_redis_dies(act: Act, redis_server, api) -> None:
     from behavior_lake.activation.api import person_of_user
     from behavior_lake.privacy.pseudonym import user_person_id
@@ -478,3 +593,50 @@ def test_api_answers_from_redis_then_snapshot_when_redis_dies(act: Act, redis_se
     # per-key rate limit: a burst over the budget gets 429s
     codes = [_get(f"{base}/v1/profiles/{person}")[0] for _ in range(80)]
     assert 429 in codes and 200 in codes
+
+
+def test_serve_runs_the_configured_worker_processes(act: Act, tmp_path: Path) -> None:
+    """`behavior-lake serve` as users run it: activation.api.workers processes on one port,
+    each answering from the gold snapshot (no Redis here) and logging its answers."""
+    import os
+    import signal
+    import sys
+
+    port = _free_port()
+    key = hashlib.sha256(API_KEY.encode()).hexdigest()
+    conf = [f"lake.root={act.settings.lake.root}", f"activation.api.key_sha256=[{key}]",
+            f"activation.redis.url=redis://127.0.0.1:{_free_port()}/0",
+            "activation.api.workers=2", f"activation.api.answer_log={tmp_path.name}"]  # fmt: skip
+    cmd = [str(Path(sys.executable).parent / "behavior-lake"), "serve", "--port", str(port)]
+    for c in conf:
+        cmd += ["--conf", c]
+    with (tmp_path / "serve.log").open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):  # bounded: up to 60 s for the workers to load the snapshot
+            try:
+                if _get(f"{base}/v1/health", key=None)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        person = act.lake.read(CHURN_SCORES.name).first()["person_id"]
+        answers = [_get(f"{base}/v1/profiles/{person}") for _ in range(20)]
+        assert all(s == 200 and b["source"] == "snapshot" for s, b in answers)
+        children = [
+            p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == proc.pid
+        ]  # the uvicorn supervisor's worker processes
+        assert len(children) >= 2
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    log_dir = Path(act.settings.lake.root) / tmp_path.name
+    logged = [x for f in log_dir.glob("*.jsonl") for x in f.read_text().splitlines()]
+    assert len(logged) == 20
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1

@@ -55,3 +55,18 @@ def test_the_committed_lock_pins_delta_for_spark_4_2_and_hadoop_aws(tmp_path: Pa
     version = hadoop.stem.removeprefix("hadoop-client-api-")
     assert jars["org.apache.hadoop:hadoop-aws"].coordinates.endswith(":" + version)
     assert all(len(j.sha256) == 64 and j.size > 0 for j in jars.values())
+
+
+def test_the_lock_pins_spark_s_kafka_source_and_a_broker_of_its_own() -> None:
+    import pyspark
+
+    locked = read_lock(LOCK)
+    spark_side = {j.coordinates.rsplit(":", 1)[0]: j for j in locked if j.set == "kafka"}
+    source = spark_side["org.apache.spark:spark-sql-kafka-0-10_2.13"]
+    assert source.coordinates.endswith(":" + pyspark.__version__)
+    assert "org.apache.kafka:kafka-clients" in spark_side
+    # nothing pyspark ships twice on the Spark classpath (Scala, slf4j, compression codecs)
+    shipped = {p.name for p in Path(pyspark.__file__).parent.joinpath("jars").glob("*.jar")}
+    assert not {j.file for j in spark_side.values()} & shipped
+    broker = {j.coordinates.rsplit(":", 1)[0] for j in locked if j.set == "kafka-broker"}
+    assert {"org.apache.kafka:kafka_2.13", "org.apache.kafka:kafka-server"} <= broker

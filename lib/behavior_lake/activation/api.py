@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -231,8 +232,8 @@ class DecideRequest(BaseModel):
     user_id: str | None = None
 
 
-def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog):
-    from fastapi import Depends, FastAPI, Header, HTTPException, Query
+def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog, processes: int = 1):
+    from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
 
     a = settings.activation
     if not a.api.key_sha256:
@@ -241,7 +242,8 @@ def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog):
             "(echo -n KEY | sha256sum)"
         )
     keys = set(a.api.key_sha256)
-    limiter = RateLimiter(a.api.rate_per_second)
+    # connections spread over the worker processes: each keeps its share of the key's rate
+    limiter = RateLimiter(a.api.rate_per_second / processes)
     rules = [r for r in a.rules if r.enabled]
     app = FastAPI(
         title="behavior-lake decision API",
@@ -257,30 +259,31 @@ def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog):
             raise HTTPException(status_code=429, detail="rate limit exceeded for this key")
         return digest[:12]
 
-    def answer(kind: str, who: str, person: str, body: dict[str, Any], t0: float) -> dict:
+    def answer(kind: str, who: str, person: str, body: dict[str, Any], t0: float) -> Response:
         body = {"person_id": person, **body}
         answers.write({"at": datetime.now(UTC).isoformat(), "kind": kind, "key": who,
                        "ms": round((time.perf_counter() - t0) * 1000, 3), **body})  # fmt: skip
-        return body
+        # serialized here: no response-model validation or generic encoder per request
+        return Response(json.dumps(body, default=str), media_type="application/json")
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "snapshot_loaded": profiles.snapshot.loaded_at > 0}
 
     @app.get("/v1/profiles/{person_id}")
-    def profile(person_id: str, who: str = Depends(caller)) -> dict[str, Any]:
+    def profile(person_id: str, who: str = Depends(caller)) -> Response:
         t0 = time.perf_counter()
         got = profiles.lookup(person_id)
         return answer("profile", who, person_id,
                       {"source": got.source, "note": got.note, "profile": got.profile}, t0)  # fmt: skip
 
     @app.get("/v1/users/{user_id}/profile")
-    def user_profile(user_id: str, who: str = Depends(caller)) -> dict[str, Any]:
+    def user_profile(user_id: str, who: str = Depends(caller)) -> Response:
         return profile(person_of_user(user_id, settings.privacy.pseudonym_key), who)
 
     @app.get("/v1/segments/{segment_id}/members")
     def members(segment_id: int, limit: int = Query(100, ge=1, le=10000),
-                offset: int = Query(0, ge=0), who: str = Depends(caller)) -> dict[str, Any]:  # fmt: skip
+                offset: int = Query(0, ge=0), who: str = Depends(caller)) -> Response:  # fmt: skip
         t0 = time.perf_counter()
         try:
             ids = profiles.snapshot.members(segment_id, limit, offset)
@@ -291,7 +294,7 @@ def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog):
                                            "members": ids, "offset": offset}, t0)  # fmt: skip
 
     @app.post("/v1/decide")
-    def decide(req: DecideRequest, who: str = Depends(caller)) -> dict[str, Any]:
+    def decide(req: DecideRequest, who: str = Depends(caller)) -> Response:
         t0 = time.perf_counter()
         if not req.person_id and not req.user_id:
             raise HTTPException(status_code=422, detail="person_id or user_id is required")
@@ -308,8 +311,9 @@ def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog):
     return app
 
 
-def build_app(settings: Settings):
-    """The app over the configured Redis and the lake's gold snapshot."""
+def build_app(settings: Settings, processes: int = 1):
+    """The app over the configured Redis and the lake's gold snapshot (one of `processes`
+    worker processes serving the same port)."""
     from behavior_lake.activation.cache import client
 
     a = settings.activation
@@ -320,11 +324,26 @@ def build_app(settings: Settings):
         log.warning("gold snapshot not loaded (%s): profiles come from redis only", exc)
     cache = ProfileCache(a.redis, client(a.redis))
     folder = Path(settings.lake.root) / a.api.answer_log
-    return create_app(settings, Profiles(cache, snapshot), AnswerLog(folder))
+    return create_app(settings, Profiles(cache, snapshot), AnswerLog(folder), processes)
+
+
+SERVE_ARGS_ENV = "BEHAVIOR_LAKE_SERVE_ARGS"
+
+
+def app_from_env():
+    """The app of one uvicorn worker process (`serve` with activation.api.workers > 1):
+    settings from the environment `serve` sets, as JSON {"env": ..., "conf": [...]}."""
+    from behavior_lake.config import load_settings
+    from behavior_lake.logs import configure
+
+    args = json.loads(os.environ[SERVE_ARGS_ENV])
+    settings = load_settings(args["env"], args["conf"])
+    configure(settings.logging.level, settings.logging.format)
+    return build_app(settings, settings.activation.api.workers)
 
 
 def serve(env: str, conf: list[str], host: str | None, port: int | None) -> int:
-    """Run the API with uvicorn (`behavior-lake serve`)."""
+    """Run the API with uvicorn (`behavior-lake serve`): activation.api.workers processes."""
     import sys
 
     import uvicorn
@@ -334,11 +353,20 @@ def serve(env: str, conf: list[str], host: str | None, port: int | None) -> int:
 
     try:
         settings = load_settings(env, conf)
-        app = build_app(settings)
+        app = build_app(settings) if settings.activation.api.workers == 1 else None
     except ConfigError as exc:
         print(f"behavior-lake serve: {exc}", file=sys.stderr)
         return 2
     configure(settings.logging.level, settings.logging.format)
     api = settings.activation.api
-    uvicorn.run(app, host=host or api.host, port=port or api.port, log_level="warning")
+    where = {"host": host or api.host, "port": port or api.port, "log_level": "warning"}
+    if app is not None:
+        uvicorn.run(app, **where)
+        return 0
+    os.environ[SERVE_ARGS_ENV] = json.dumps({"env": env, "conf": conf})
+    log.info(
+        "decision API: %d worker processes on %s:%s", api.workers, where["host"], where["port"]
+    )
+    target = "behavior_lake.activation.api:app_from_env"
+    uvicorn.run(target, factory=True, workers=api.workers, **where)
     return 0

@@ -9,6 +9,7 @@ open cart and its value, consents, last action per rule). Writes run on the exec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -78,11 +79,47 @@ class ProfileCache:
         pipe.execute()
         return n
 
+    def forget(self, id_sha: set[str]) -> int:
+        """Delete the profiles of erased subjects: `id_sha` holds sha256 hex of their
+        pseudonyms (ops.erasure_suppression), and a profile key names a pseudonym. One
+        SCAN over the profile keys; returns how many were deleted."""
+        prefix = self.key("")
+        doomed = [
+            k
+            for k in self.r.scan_iter(match=f"{prefix}*", count=1000)
+            if hashlib.sha256(_name(k)[len(prefix) :].encode()).hexdigest() in id_sha
+        ]
+        for i in range(0, len(doomed), 500):
+            self.r.delete(*doomed[i : i + 500])
+        return len(doomed)
+
     def mark_built(self) -> None:
         self.r.set(f"{self.s.prefix}{BUILT}", str(int(time.time())), ex=self.ttl)
 
     def is_empty(self) -> bool:
         return not self.r.exists(f"{self.s.prefix}{BUILT}")
+
+
+def _name(key: Any) -> str:
+    return key.decode() if isinstance(key, bytes) else key
+
+
+def forget_erased(lake: Lake, settings: RedisSettings) -> int | None:
+    """After an erasure run: drop the cached profiles of every suppressed subject. None
+    when Redis is not reachable (the profiles then expire after redis.ttl_hours)."""
+    from behavior_lake.contracts.governance import SUPPRESSION
+
+    if not lake.exists(SUPPRESSION.name):
+        return 0
+    ids = {r[0] for r in lake.read(SUPPRESSION.name).select("id_sha").distinct().collect()}
+    try:
+        n = ProfileCache(settings).forget(ids)
+    except Exception as exc:
+        # No cache in use is the common case (batch-only deployments): not a warning.
+        log.info("redis profile cache not reachable (%s): cached profiles expire by TTL", exc)
+        return None
+    log.info("redis profile cache: %d erased profile(s) deleted", n)
+    return n
 
 
 def _text(v: Any) -> str:

@@ -34,8 +34,8 @@ from behavior_lake.activation.inputs import (
     person_facts,
     with_facts,
 )
-from behavior_lake.bronze.ingest import _BATCH_COLS, line_columns, suppress_erased
-from behavior_lake.bronze.parse import TimeWindow, classify_lines
+from behavior_lake.bronze.arrival import landing_hour_end
+from behavior_lake.bronze.ingest import _BATCH_COLS, classify_with, line_columns, suppress_erased
 from behavior_lake.config import ActivationSettings, Settings
 from behavior_lake.contracts.activation import DECISIONS, STREAM_EVENTS
 from behavior_lake.contracts.bronze import BRONZE_EVENTS
@@ -82,16 +82,8 @@ def stream_event_rows(
 ) -> DataFrame:
     """One micro-batch of landed lines -> activation.stream_events rows, through the
     same rules as bronze and silver (rows they would not keep are not kept here)."""
-    b, s, key = settings.bronze, settings.silver, settings.privacy.pseudonym_key
-    classified = classify_lines(
-        lines,
-        max_line_chars=b.max_line_chars,
-        pii_fields=settings.privacy.pii_fields,
-        pii_mode=settings.privacy.pii_mode,
-        key_hex=settings.privacy.encryption_key,
-        keep_rates=b.sampling,
-        window=TimeWindow(b.min_event_date, b.max_future_hours),
-    )
+    s, key = settings.silver, settings.privacy.pseudonym_key
+    classified = classify_with(settings, lines)
     classified = suppress_erased(lake, classified, key)
     now = F.current_timestamp()
     cols = [c for c in BRONZE_EVENTS.schema.fieldNames() if c not in _BATCH_COLS]
@@ -141,8 +133,19 @@ def _with_person(lake: Lake, bronze: DataFrame, settings: Settings) -> DataFrame
 
 
 def landing_stream(spark: SparkSession, settings: Settings) -> DataFrame:
-    """The landing folder as a file stream: one row per line, like the batch reader."""
+    """The stream's source as line rows like the batch reader's (`raw_line`, `source_file`,
+    line bytes) plus `landed_at`: the landing folder as a file stream, or a Kafka topic."""
     a = settings.activation
+    if a.source == "kafka":
+        raw = (
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", a.kafka_bootstrap)
+            .option("subscribe", a.kafka_topic)
+            .option("startingOffsets", a.kafka_starting_offsets)
+            .option("maxOffsetsPerTrigger", a.max_offsets_per_trigger)
+            .load()
+        )
+        return kafka_lines(raw)
     raw = (
         spark.readStream.format("text")
         .option("maxFilesPerTrigger", a.max_files_per_trigger)
@@ -154,6 +157,30 @@ def landing_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     return line_columns(raw.select("value", "_metadata")).withColumn("landed_at", landed)
 
 
+def kafka_lines(records: DataFrame) -> DataFrame:
+    """Kafka records (key, value, topic, partition, timestamp) -> line rows. One record is
+    one landing line. A record keyed by a landing path (<date>/<hour>/<file>, as a forwarder
+    of landing files sends them) keeps that path as its source file, so its arrival bound
+    is the batch pipeline's; any other record (keyed by user, or not at all) is filed under
+    the UTC hour Kafka stamped it: <date>/<hour>/kafka-<topic>-<partition>. `landed_at` is
+    the record's Kafka timestamp."""
+    key = F.col("key").cast("string")
+    ts = F.col("timestamp")
+    own = F.concat_ws(
+        "/",
+        F.date_format(ts, "yyyy-MM-dd"),
+        F.date_format(ts, "HH"),
+        F.concat(F.lit("kafka-"), F.col("topic"), F.lit("-"), F.col("partition").cast("string")),
+    )
+    path = F.when(landing_hour_end(key).isNotNull(), key).otherwise(own)
+    lines = records.select(
+        F.col("value").cast("string").alias("value"),
+        path.alias("_path"),
+        ts.alias("landed_at"),
+    )
+    return line_columns(lines, F.col("_path"), keep=["landed_at"])
+
+
 def start_events(
     lake: Lake, settings: Settings, taxonomy: Taxonomy, *, available_now: bool = False
 ) -> StreamingQuery:
@@ -162,8 +189,12 @@ def start_events(
 
     def write(batch: DataFrame, batch_id: int) -> None:
         t0 = time.monotonic()
-        rows = stream_event_rows(lake, batch, settings, taxonomy, batch_id)
-        result = lake.merge(STREAM_EVENTS.name, rows, ["message_id"], update_existing=False)
+        # computed once: the MERGE's key check and its join would each recompute the rules
+        rows = stream_event_rows(lake, batch, settings, taxonomy, batch_id).persist()
+        try:
+            result = lake.merge(STREAM_EVENTS.name, rows, ["message_id"], update_existing=False)
+        finally:
+            rows.unpersist()
         log.info(
             "stream events batch %d: %d new event(s) in %.1fs",
             batch_id,

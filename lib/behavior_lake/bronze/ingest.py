@@ -281,13 +281,15 @@ def read_lines(
     return line_columns(df)
 
 
-def line_columns(df: DataFrame) -> DataFrame:
+def line_columns(df: DataFrame, path: Column | None = None, keep: Sequence[str] = ()) -> DataFrame:
     """Spark's text rows (`value`, `_metadata`) -> `raw_line`, `source_file`, LINE_BYTES.
-    Shared by the batch reader and the activation stream's file source."""
+    Shared by the batch reader and the activation stream (files, or Kafka, whose records
+    name a landing-style `path` of their own)."""
     # Only conforming files are read, and their `rel` is exactly <date>/<hour>/<name>:
     # the last three path components (per line, so no regex: ~5 us a line saved),
     # percent-decoded; a literal '+' stays one (url_decode alone reads it as a space).
-    last3 = F.substring_index(F.col("_metadata.file_path"), "/", -3)
+    path = F.col("_metadata.file_path") if path is None else path
+    last3 = F.substring_index(path, "/", -3)
     rel = F.url_decode(F.replace(last3, F.lit("+"), F.lit("%2B")))
     return df.select(
         # A UTF-8 byte-order mark (Windows tools) and CR of CRLF endings are not content.
@@ -296,6 +298,25 @@ def line_columns(df: DataFrame) -> DataFrame:
         F.expr("trim(LEADING '\\uFEFF' FROM trim(TRAILING '\\r' FROM value))").alias("raw_line"),
         rel.alias("source_file"),
         (F.octet_length("value") + 1).alias(LINE_BYTES),
+        *keep,
+    )
+
+
+def classify_with(
+    settings: Settings, lines: DataFrame, ingested_at: datetime | None = None
+) -> DataFrame:
+    """`classify_lines` under the configured bronze and privacy settings (the batch
+    reader, the activation stream and its real-time path)."""
+    b, p = settings.bronze, settings.privacy
+    return classify_lines(
+        lines,
+        max_line_chars=b.max_line_chars,
+        pii_fields=p.pii_fields,
+        pii_mode=p.pii_mode,
+        key_hex=p.encryption_key,
+        keep_rates=b.sampling,
+        window=TimeWindow(b.min_event_date, b.max_future_hours),
+        ingested_at=ingested_at,
     )
 
 
@@ -467,16 +488,7 @@ def classify_batch(
     b = settings.bronze
     limit = max_line_bytes(b.max_line_chars)
     while readable:
-        classified = classify_lines(
-            read_lines(spark, readable, limit),
-            max_line_chars=b.max_line_chars,
-            pii_fields=settings.privacy.pii_fields,
-            pii_mode=settings.privacy.pii_mode,
-            key_hex=settings.privacy.encryption_key,
-            keep_rates=b.sampling,
-            window=TimeWindow(b.min_event_date, b.max_future_hours),
-            ingested_at=ingested_at,
-        )
+        classified = classify_with(settings, read_lines(spark, readable, limit), ingested_at)
         classified = suppress_erased(lake, classified, settings.privacy.pseudonym_key)
         classified = caches.large(classified.select(*_cached_columns()))
         try:

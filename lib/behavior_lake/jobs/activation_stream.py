@@ -1,6 +1,7 @@
 """Run the activation stream: landed events -> decisions, exactly once, until stopped.
 
-    python jobs/activation_stream.py [--available-now] [--replay START END] [--env local]
+    python jobs/activation_stream.py [--available-now] [--replay START END] [--instant]
+                                     [--env local]
 
 Two Structured Streaming queries (docs/activation.md): the landing folder through the
 bronze and silver rules into activation.stream_events, then per-person state and timers
@@ -8,7 +9,9 @@ bronze and silver rules into activation.stream_events, then per-person state and
 with profile fields written to Redis. Checkpoints under activation.checkpoint_dir: a
 restart continues where it stopped. --available-now processes what has landed and stops
 (scheduled catch-up, tests); --replay re-runs the rules over silver.events of a date
-range and prints how many decisions match the logged ones.
+range and prints how many decisions match the logged ones. --instant runs the event rules
+alone in Spark's real-time mode, Kafka (activation.kafka_topic) to Kafka
+(activation.realtime_topic), stateless: no cooldown or cap (activation/realtime.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ def run(ctx: JobContext, args) -> None:
     if args.replay:
         _replay(ctx, date.fromisoformat(args.replay[0]), date.fromisoformat(args.replay[1]))
         return
+    if args.instant:
+        _instant(ctx)
+        return
     taxonomy = load_taxonomy(ctx.settings.conf_dir)
     events = start_events(ctx.lake, ctx.settings, taxonomy, available_now=args.available_now)
     if args.available_now:
@@ -51,6 +57,23 @@ def run(ctx: JobContext, args) -> None:
         for q in (events, decisions):
             q.stop()
     ctx.count(decisions=ctx.lake.read(DECISIONS.name).count())
+
+
+def _instant(ctx: JobContext) -> None:
+    from behavior_lake.activation.realtime import start_instant
+    from behavior_lake.activation.stream import checkpoint_root
+
+    a = ctx.settings.activation
+    if a.source != "kafka":
+        raise SystemExit(
+            f"{JOB} --instant: real-time mode reads Kafka; set activation.source=kafka"
+        )
+    query = start_instant(ctx.lake, ctx.settings, f"{checkpoint_root(ctx.settings)}/instant")
+    print(f"{JOB}: real-time mode {a.kafka_topic} -> {a.realtime_topic}; Ctrl-C stops")
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        query.stop()
 
 
 def _replay(ctx: JobContext, start: date, end: date) -> None:
@@ -72,6 +95,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="process what has landed, then stop")  # fmt: skip
     parser.add_argument("--replay", nargs=2, metavar=("START", "END"),
                         help="re-run the rules over silver.events of these dates (YYYY-MM-DD)")  # fmt: skip
+    parser.add_argument("--instant", action="store_true",
+                        help="event rules only, in real-time mode, Kafka to Kafka")  # fmt: skip
     parser.add_argument("--no-redis", action="store_true",
                         help="do not write profile fields to Redis")  # fmt: skip
 

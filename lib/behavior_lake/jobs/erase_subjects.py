@@ -8,13 +8,15 @@ gold and ops by person_id / anonymous id hash, identity map, features, segments,
 quarantines), vacuums the touched tables with zero retention so the files that held the
 rows leave the disk, verifies by scanning what is left, adds the hashed ids to the
 suppression list (bronze drops their later events) and marks each request `done` with
-counts, or `failed` with the reason (exit code 1).
+counts, or `failed` with the reason (exit code 1). Cached profiles of erased subjects are
+deleted from the activation Redis cache when it is reachable.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from behavior_lake.activation.cache import forget_erased
 from behavior_lake.catalog import subject_tables
 from behavior_lake.contracts.governance import ERASURE_REQUESTS, SUPPRESSION
 from behavior_lake.contracts.silver import IDENTITY_MAP
@@ -33,8 +35,12 @@ def run(ctx: JobContext, args) -> None:
             + (f" ({r.detail})" if r.detail else "")
         )
     ctx.record.rows_out = sum(r.rows_deleted for r in results[:1])
+    forgotten = forget_erased(ctx.lake, ctx.settings.activation.redis) if results else 0
     ctx.count(
-        filed=len(filed), processed=len(results), failed=sum(r.status == "failed" for r in results)
+        filed=len(filed),
+        processed=len(results),
+        failed=sum(r.status == "failed" for r in results),
+        redis_profiles_deleted=-1 if forgotten is None else forgotten,
     )
     failed = [r for r in results if r.status == "failed"]
     if failed:
