@@ -213,3 +213,23 @@ def test_rules_fail_at_start_up_naming_the_key() -> None:
     s = load_settings("local", conf_dir=CONF)
     assert {r.kind for r in s.activation.rules} == {"event", "timer", "score", "segment_change"}
     assert replace(s.activation.rules[0], version=2).version == 2
+
+
+def test_session_and_recent_counts_follow_event_time() -> None:
+    import json
+
+    e, st = engine(rule(cooldown_hours=0)), load_state(None)
+    for i, t in enumerate(["09:00", "09:10", "09:35"]):  # 25 min gaps: one session
+        e.on_event(st, "p", ev(f"a{i}", "Page Viewed", f"2026-01-05 {t}"))
+    assert st["session_events"] == 3 and st["session_start_ms"] == ms("2026-01-05 09:00")
+    # 31 minutes of silence (silver's 30-minute gap): a new session, same day's counts
+    (d,) = e.on_event(st, "p", ev("b", "Order Completed", "2026-01-05 10:06"))
+    assert st["session_events"] == 1 and st["session_start_ms"] == ms("2026-01-05 10:06")
+    inputs = json.loads(d.inputs)
+    assert inputs["session_events"] == 1 and inputs["events_24h"] == 4
+    # counts are kept per hour for the last 24 hours; the state survives a round trip
+    st = load_state(dump_state(st))
+    (d,) = e.on_event(st, "p", ev("c", "Order Completed", "2026-01-06 09:59"))
+    assert json.loads(d.inputs)["events_24h"] == 2  # yesterday's 10:06 and now
+    (d,) = e.on_event(st, "p", ev("d", "Order Completed", "2026-01-06 10:00"))
+    assert json.loads(d.inputs)["events_24h"] == 2  # yesterday's hour 10 has left

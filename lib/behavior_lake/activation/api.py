@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel
 
 from behavior_lake.activation.cache import CacheUnavailable, ProfileCache
@@ -233,7 +234,7 @@ class DecideRequest(BaseModel):
 
 
 def create_app(settings: Settings, profiles: Profiles, answers: AnswerLog, processes: int = 1):
-    from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+    from fastapi import Depends, FastAPI, Header, HTTPException, Query
 
     a = settings.activation
     if not a.api.key_sha256:

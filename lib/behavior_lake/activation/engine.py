@@ -94,6 +94,9 @@ def _state_defaults() -> dict[str, Any]:
         "consents": {},
         "erased": False,
         "seen": {},  # message id -> event ms (duplicates inside the lateness window)
+        "session_start_ms": None,  # the current session (silver's inactivity gap)
+        "session_events": 0,
+        "hourly": {},  # event hour (ms // 1 h) -> events, the last 24 hours
     }
 
 
@@ -119,8 +122,9 @@ def _fmt(template: str, values: dict[str, Any]) -> str:
 class Engine:
     """Applies the rules of `settings` to one person's state."""
 
-    def __init__(self, settings: ActivationSettings) -> None:
+    def __init__(self, settings: ActivationSettings, session_gap_minutes: int = 30) -> None:
         self.s = settings
+        self.session_gap_ms = session_gap_minutes * MS_PER_MIN
         self.rules = [r for r in settings.rules if r.enabled]
         self.quiet = settings.quiet_hours.minutes()
         self.dedup_ms = (settings.watermark_minutes + 24 * 60) * MS_PER_MIN
@@ -133,6 +137,7 @@ class Engine:
         out = self.on_deadline(state, person, ev.ts_ms - 1)
         state["seen"][ev.message_id] = ev.ts_ms
         state["seen"] = {m: t for m, t in state["seen"].items() if t >= ev.ts_ms - self.dedup_ms}
+        self._activity(state, ev.ts_ms)
         state["last_ms"] = max(state["last_ms"] or ev.ts_ms, ev.ts_ms)
         state["consents"].update({k: v for k, v in ev.consents.items() if v is not None})
         state["erased"] = bool(ev.erased)
@@ -174,6 +179,19 @@ class Engine:
         return min(deadlines) if deadlines else None
 
     # ------------------------------------------------------------------ rules
+
+    def _activity(self, state: dict[str, Any], ts_ms: int) -> None:
+        """Session (a new one after silver's inactivity gap) and events per hour over the
+        last 24 hours. A late event counts in the current session."""
+        last = state["last_ms"]
+        if last is None or ts_ms - last > self.session_gap_ms:
+            state["session_start_ms"], state["session_events"] = ts_ms, 0
+        state["session_events"] += 1
+        hour = ts_ms // MS_PER_HOUR
+        hourly = state["hourly"]
+        hourly[str(hour)] = hourly.get(str(hour), 0) + 1
+        newest = max(hour, *(int(h) for h in hourly))
+        state["hourly"] = {h: n for h, n in hourly.items() if int(h) > newest - 24}
 
     def _cart(self, state: dict[str, Any], ev: Event) -> None:
         if ev.event == "Product Added":
@@ -263,6 +281,8 @@ class Engine:
             **values,
             "consent": state["consents"].get(rule.consent) if rule.consent else None,
             "day_count": state["day_count"],
+            "session_events": state["session_events"],
+            "events_24h": sum(state["hourly"].values()),
             "trigger_event_ts_ms": ev.ts_ms,
         }
         payload = {k: _fmt(v, values) for k, v in sorted(rule.payload.items())}

@@ -264,13 +264,13 @@ class DecisionProcessor(StatefulProcessor):
     """Per person: the engine's state (one JSON value) and event-time timers for the
     pending timer rules and for dropping idle state."""
 
-    def __init__(self, settings: ActivationSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: ActivationSettings, session_gap_minutes: int = 30) -> None:
+        self.settings, self.session_gap_minutes = settings, session_gap_minutes
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.handle = handle
         self.state = handle.getValueState(RULE_STATE, "state string")
-        self.engine = Engine(self.settings)
+        self.engine = Engine(self.settings, self.session_gap_minutes)
         self.idle_ms = self.settings.state_idle_days * 86_400_000
 
     def _load(self) -> dict[str, Any]:
@@ -354,7 +354,12 @@ def start_decisions(
         decision_inputs(lake, events)
         .withWatermark("event_ts", f"{a.watermark_minutes} minutes")
         .groupBy("person_id")
-        .transformWithStateInPandas(DecisionProcessor(a), OUTPUT, "Append", "EventTime")
+        .transformWithStateInPandas(
+            DecisionProcessor(a, settings.silver.session_timeout_minutes),
+            OUTPUT,
+            "Append",
+            "EventTime",
+        )
     )
 
     def write(batch: DataFrame, batch_id: int) -> None:
@@ -409,7 +414,7 @@ def replay(
     if until_ms is None:
         last = rows.agg(F.max("ts_ms")).first()[0]
         until_ms = None if last is None else int(last) - a.watermark_minutes * 60_000
-    engine = Engine(a)
+    engine = Engine(a, settings.silver.session_timeout_minutes)
 
     def per_person(frame: pd.DataFrame) -> pd.DataFrame:
         person = frame["person_id"].iloc[0]
