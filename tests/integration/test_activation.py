@@ -538,6 +538,14 @@ def test_cache_is_built_from_gold_and_rebuilt_when_empty(act: Act, redis_server)
     assert 0 < c.r.ttl(c.key(one["person_id"])) <= r.ttl_hours * 3600
 
 
+def test_scoring_refreshes_the_cache_when_redis_is_reachable(act: Act, redis_server) -> None:
+    r = act.settings.activation.redis
+    persons = act.lake.read(CHURN_SCORES.name).count()
+    assert cache.refresh_after_scoring(act.lake, r) == persons
+    down = replace(r, url=f"redis://127.0.0.1:{_free_port()}/0")
+    assert cache.refresh_after_scoring(act.lake, down) is None  # batch-only: skipped
+
+
 def test_erasure_deletes_the_subject_s_cached_profile(act: Act, redis_server) -> None:
     c = cache.ProfileCache(act.settings.activation.redis)
     c.put_many([("p-erased", {"segment_id": 1}), ("p-kept", {"segment_id": 2})])

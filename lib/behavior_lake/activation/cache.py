@@ -215,6 +215,18 @@ def cache_profiles(lake: Lake, settings: RedisSettings) -> dict[str, int]:
     return out
 
 
+def refresh_after_scoring(lake: Lake, settings: RedisSettings) -> int | None:
+    """The scoring jobs' writer: when the profile cache is reachable, the new gold scores
+    and segments go to Redis at once (sync_profiles does the same on its own schedule).
+    None when it is not reachable, which batch-only deployments are: not an error."""
+    try:
+        ProfileCache(settings).r.ping()
+    except Exception as exc:
+        log.info("redis profile cache not reachable (%s): not refreshed", exc)
+        return None
+    return cache_profiles(lake, settings)["written"]
+
+
 def rebuild_if_empty(lake: Lake, settings: RedisSettings) -> dict[str, int] | None:
     """Rebuild from gold when the cache holds no build marker (a fresh or flushed Redis)."""
     try:

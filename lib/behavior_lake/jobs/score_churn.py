@@ -9,12 +9,14 @@ go to ops.scoring_rejects with the reason. In shadow mode the challenger scores 
 persons into gold.churn_scores_shadow and ops.shadow_comparison records rank correlation
 and top-capacity overlap. Then past scoring dates whose labels have matured are evaluated
 into ops.model_monitoring. No champion -> a clear error (exit 1), never empty scores.
+The activation profile cache (Redis) gets the new profiles when it is reachable.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from behavior_lake.activation.cache import refresh_after_scoring
 from behavior_lake.contracts.gold import USER_FEATURES
 from behavior_lake.contracts.ml import (
     CHURN_SCORES,
@@ -34,6 +36,8 @@ def run(ctx: JobContext, args) -> None:
     res = score_churn(ctx.lake, ctx.settings, args.as_of, args.shadow)
     ctx.record.rows_out = res.scored
     ctx.count(scored=res.scored, rejected=res.rejected, monitored=len(res.monitored))
+    cached = refresh_after_scoring(ctx.lake, ctx.settings.activation.redis)
+    ctx.count(redis_profiles=-1 if cached is None else cached)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
