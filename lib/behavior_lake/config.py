@@ -40,6 +40,16 @@ def _between(key: str, value: float, low: float, high: float) -> None:
         raise ConfigError(f"{key}: expected a value from {low} to {high}, got {value}")
 
 
+def _check_items(key: str, items: list[Any]) -> None:
+    """Each item's own check (`item.check(dotted key)`), and ids used once."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        item.check(f"{key}[{i}]")
+        if item.id in seen:
+            raise ConfigError(f"{key}[{i}].id: {item.id!r} is used twice")
+        seen.add(item.id)
+
+
 def _iso_date(key: str, value: str) -> None:
     from datetime import date
 
@@ -266,6 +276,45 @@ class FaultRates:
     undeclared_property: float = 0.005
 
 
+PLANTED_EFFECTS = ("sessions", "buy", "aov")
+
+
+@dataclass(frozen=True)
+class PlantedExperiment:
+    """An experiment the generator runs (truth in <truth_root>/experiments/)."""
+
+    id: str
+    name: str = ""
+    # first day (from generator.start_date) a person can be exposed
+    start_day: int = 14
+    variations: list[str] = field(default_factory=lambda: ["control", "treatment"])
+    # planned share of each variation (same order; empty = equal)
+    shares: list[float] = field(default_factory=list)
+    # multipliers in the non-control variations, from the day after exposure:
+    # sessions (session rate), buy (purchase probability per session), aov (order value)
+    effects: dict[str, float] = field(default_factory=dict)
+    # share of non-control exposures never logged (a broken split: sample-ratio mismatch)
+    lost_exposure_share: float = 0.0
+
+    def check(self, key: str) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", self.id):
+            raise ConfigError(f"{key}.id: expected snake_case (a-z, 0-9, _), got {self.id!r}")
+        _at_least(f"{key}.start_day", self.start_day, 0)
+        if len(self.variations) < 2 or len(set(self.variations)) != len(self.variations):
+            raise ConfigError(
+                f"{key}.variations: expected 2 or more distinct ids, got {self.variations}"
+            )
+        if self.shares and (len(self.shares) != len(self.variations) or min(self.shares) <= 0):
+            raise ConfigError(
+                f"{key}.shares: expected {len(self.variations)} positive numbers, got {self.shares}"
+            )
+        for name, value in self.effects.items():
+            if name not in PLANTED_EFFECTS:
+                raise ConfigError(f"{key}.effects.{name}: expected one of {list(PLANTED_EFFECTS)}")
+            _between(f"{key}.effects.{name}", value, 0.1, 10)
+        _between(f"{key}.lost_exposure_share", self.lost_exposure_share, 0, 0.9)
+
+
 @dataclass(frozen=True)
 class GeneratorSettings:
     # persons simulated
@@ -284,6 +333,14 @@ class GeneratorSettings:
     max_late_days: int = 5
     # rates of planted faults per line (tests check each is caught)
     faults: FaultRates = field(default_factory=FaultRates)
+    # A/B tests with known effects ("Experiment Viewed" events; docs/experiments.md)
+    experiments: list[PlantedExperiment] = field(default_factory=list)
+    # share of exposed persons who are also shown another variation (excluded by gold)
+    cross_variation_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        _between("generator.cross_variation_share", self.cross_variation_share, 0, 0.5)
+        _check_items("generator.experiments", self.experiments)
 
 
 @dataclass(frozen=True)
@@ -640,6 +697,92 @@ class ReportSettings:
         _between("reports.max_table_rows", self.max_table_rows, 1, 10000)
 
 
+# ---------------------------------------------------------------------------- experiments
+
+METRIC_MEASURES = ("events", "revenue", "sessions", "active_days")
+
+
+@dataclass(frozen=True)
+class ExperimentMetric:
+    """One metric of the experiment analysis, per exposed person (docs/experiments.md)."""
+
+    # proportion (share of persons with measure > 0) | mean (per person) | ratio
+    # (sum of measure / sum of denominator, delta method)
+    kind: Literal["proportion", "mean", "ratio"]
+    measure: Literal["events", "revenue", "sessions", "active_days"]
+    # events / revenue: only this event (snake_case name); empty = every event
+    event: str = ""
+    # ratio metrics: the denominator measure
+    denominator: str = ""
+    # the window after first exposure, in days; to_day 0 = experiments.window_days
+    from_day: int = 0
+    to_day: int = 0
+    # count a person only once the whole window is observed (retention-style metrics)
+    full_window: bool = False
+    # pre-exposure covariate for CUPED: a gold.user_features column (empty = none)
+    covariate: str = ""
+    # guardrail: a metric that must not get worse; reported, not a success criterion
+    guardrail: bool = False
+
+    def check(self, key: str, window_days: int) -> None:
+        if self.kind == "ratio":
+            if self.denominator not in METRIC_MEASURES:
+                raise ConfigError(
+                    f"{key}.denominator: expected one of {list(METRIC_MEASURES)} for a ratio, "
+                    f"got {self.denominator!r}"
+                )
+        elif self.denominator:
+            raise ConfigError(f"{key}.denominator: only ratio metrics have one")
+        if self.event and self.measure not in ("events", "revenue"):
+            raise ConfigError(f"{key}.event: only events and revenue measures filter by event")
+        _between(f"{key}.from_day", self.from_day, 0, 3650)
+        end = self.to_day or window_days
+        if end <= self.from_day:
+            raise ConfigError(
+                f"{key}.to_day: expected more than from_day ({self.from_day}), got {end}"
+            )
+        if self.kind == "ratio" and self.covariate:
+            raise ConfigError(f"{key}.covariate: CUPED is not applied to ratio metrics")
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    # the variation every other is compared with; an experiment without it uses its
+    # lowest variation id (sorted) as control
+    control_variation: str = "control"
+    # metrics count what a person does in this many days after first exposure
+    window_days: int = 14
+    alpha: float = 0.05
+    # sample-ratio mismatch flagged (results and ops.experiment_alerts) below this p-value
+    srm_alpha: float = 0.001
+    # planned split per experiment: {experiment_id: {variation_id: weight}}; default equal
+    splits: dict[str, dict[str, float]] = field(default_factory=dict)
+    # mixture scale of the always-valid test, in standard deviations of the metric
+    sequential_tau_sd: float = 0.1
+    # a metric is analysed at a date once every variation has this many persons
+    min_units_per_variation: int = 10
+    metrics: dict[str, ExperimentMetric] = field(default_factory=dict)
+    # campaign lift: persons' outcome in this many days after their first eligible decision
+    campaign_window_days: int = 7
+
+    def __post_init__(self) -> None:
+        _between("experiments.window_days", self.window_days, 1, 365)
+        _between("experiments.alpha", self.alpha, 0.0001, 0.5)
+        _between("experiments.srm_alpha", self.srm_alpha, 1e-9, 0.5)
+        _between("experiments.sequential_tau_sd", self.sequential_tau_sd, 0.001, 10)
+        _between("experiments.min_units_per_variation", self.min_units_per_variation, 2, 10**7)
+        _between("experiments.campaign_window_days", self.campaign_window_days, 1, 365)
+        for name, metric in self.metrics.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+                raise ConfigError(f"experiments.metrics.{name}: expected a snake_case name")
+            metric.check(f"experiments.metrics.{name}", self.window_days)
+        for exp, split in self.splits.items():
+            if not split or min(split.values()) <= 0:
+                raise ConfigError(
+                    f"experiments.splits.{exp}: expected positive weights per variation, got {split}"
+                )
+
+
 # ---------------------------------------------------------------------------- activation
 
 RULE_KINDS = ("event", "timer", "score", "segment_change")
@@ -680,6 +823,8 @@ class ActivationRule:
     holdout_share: float = 0.1
     # payload template: values may name {cart_value}, {event}, {churn_probability}, ...
     payload: dict[str, str] = field(default_factory=dict)
+    # experiments.metrics entry the campaign's lift is measured on (gold.campaign_lift)
+    target_metric: str = "conversion"
     enabled: bool = True
 
     def check(self, key: str) -> None:
@@ -816,12 +961,7 @@ class ActivationSettings:
         _between("activation.watermark_minutes", self.watermark_minutes, 0, 7 * 24 * 60)
         _between("activation.daily_cap_per_person", self.daily_cap_per_person, 1, 1000)
         _between("activation.state_idle_days", self.state_idle_days, 1, 3650)
-        seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
-            rule.check(f"activation.rules[{i}]")
-            if rule.id in seen:
-                raise ConfigError(f"activation.rules[{i}].id: {rule.id!r} is used twice")
-            seen.add(rule.id)
+        _check_items("activation.rules", self.rules)
 
 
 @dataclass(frozen=True)
@@ -844,7 +984,17 @@ class Settings:
     governance: GovernanceSettings = field(default_factory=GovernanceSettings)
     reports: ReportSettings = field(default_factory=ReportSettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
+    experiments: ExperimentSettings = field(default_factory=ExperimentSettings)
     conf_dir: str = "conf"
+
+    def __post_init__(self) -> None:
+        metrics = self.experiments.metrics
+        for i, rule in enumerate(self.activation.rules):
+            if metrics and rule.target_metric not in metrics:
+                raise ConfigError(
+                    f"activation.rules[{i}].target_metric: expected one of "
+                    f"{sorted(metrics)} (experiments.metrics), got {rule.target_metric!r}"
+                )
 
 
 # ---------------------------------------------------------------------------- loading

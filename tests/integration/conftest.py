@@ -114,10 +114,11 @@ def demo(
 
 @pytest.fixture(scope="session")
 def modeled(demo: Demo) -> Demo:
-    """The demo lake with its reporting tables and both champions (trained and scored
+    """The demo lake with its reporting and experiment tables and both champions (trained and scored
     here when the tests that build them did not run first)."""
     from behavior_lake.jobs import (
         assign_segments,
+        gold_experiments,
         gold_kpis,
         score_churn,
         train_churn,
@@ -127,6 +128,8 @@ def modeled(demo: Demo) -> Demo:
     s = demo.settings
     if not demo.lake.exists("gold.retention_cohorts"):
         assert gold_kpis.cli(demo.job_args()) == 0
+    if not demo.lake.exists("gold.experiment_results"):
+        assert gold_experiments.cli(demo.job_args()) == 0
     for model, exp, train, score in (
         (s.segments.model_name, s.mlflow.segments_experiment, train_segments, assign_segments),
         (s.churn.model_name, s.mlflow.churn_experiment, train_churn, score_churn),

@@ -44,7 +44,8 @@ def test_every_page_and_panel_is_written(site: Path, demo: Demo) -> None:
     charts = {m for p in P.PAGES for m in re.findall(r'data-chart="([a-z_]+)"',
                                                         (site / f"{p.id}.html").read_text())}  # fmt: skip
     assert {"churn_deciles", "churn_segments", "segment_shares", "retention_heatmap",
-            "active_persons", "funnel_steps", "quarantine"} <= charts  # fmt: skip
+            "active_persons", "funnel_steps", "quarantine", "experiment_lifts",
+            "experiment_splits"} <= charts  # fmt: skip
     quality = (site / "quality.html").read_text()
     assert "ops.sla_breaches does not exist yet" in quality
     assert "Experiments" in (site / "index.html").read_text()

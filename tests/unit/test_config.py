@@ -157,6 +157,29 @@ def test_local_allows_and_flags_development_keys() -> None:
     ("override", "message"),
     [
         ("spark.shuffle_partitions=0", r"spark\.shuffle_partitions: expected a value >= 1, got 0"),
+        ("experiments.srm_alpha=0", r"experiments\.srm_alpha: expected a value from 1e-09 to 0\.5"),
+        ("experiments.window_days=0", r"experiments\.window_days: expected a value from 1 to 365"),
+        (
+            "experiments.metrics.bad={kind: ratio, measure: events}",
+            r"experiments\.metrics\.bad\.denominator: expected one of \['events', 'revenue', "
+            r"'sessions', 'active_days'\] for a ratio",
+        ),
+        (
+            "experiments.metrics.bad={kind: mean, measure: sessions, from_day: 14}",
+            r"experiments\.metrics\.bad\.to_day: expected more than from_day \(14\), got 14",
+        ),
+        (
+            "experiments.metrics.bad={kind: median, measure: events}",
+            r"experiments\.metrics\.bad\.kind: expected one of \['proportion', 'mean', 'ratio'\]",
+        ),
+        (
+            "generator.experiments=[{id: a, effects: {clicks: 2}}]",
+            r"generator\.experiments\[0\]\.effects\.clicks: expected one of \['sessions', 'buy', 'aov'\]",
+        ),
+        (
+            "generator.experiments=[{id: a, lost_exposure_share: 1}]",
+            r"generator\.experiments\[0\]\.lost_exposure_share: expected a value from 0 to 0\.9",
+        ),
         (
             "pipeline.tasks.bronze_ingest.retries=-1",
             r"pipeline\.tasks\.bronze_ingest\.retries: expected a value >= 0, got -1",
@@ -180,7 +203,13 @@ def test_out_of_range_values_name_the_key_and_the_range(override: str, message: 
         load_settings("local", [override], conf_dir=CONF)
     # positive control: a value in range loads
     key = override.split("=")[0]
-    good = {"spark.shuffle_partitions": "2", "pipeline.tasks.gold_kpis.run_if": "all_done"}
+    good = {
+        "spark.shuffle_partitions": "2",
+        "pipeline.tasks.gold_kpis.run_if": "all_done",
+        "experiments.srm_alpha": "0.001",
+        "experiments.metrics.bad": "{kind: mean, measure: sessions, from_day: 7}",
+        "generator.experiments": "[{id: a, effects: {buy: 2}, lost_exposure_share: 0.5}]",
+    }
     value = good.get(key, "1")
     assert load_settings("local", [f"{key}={value}"], conf_dir=CONF)
 
@@ -224,3 +253,16 @@ def test_databricks_keys_come_from_the_secret_scope_without_environment(
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     with pytest.raises(ConfigError, match=r"expected a Databricks secret as scope/key"):
         with_secret_keys(bad)
+
+
+def test_campaign_target_metric_must_be_an_experiment_metric() -> None:
+    rules = "[{id: r, kind: event, event: Order Completed, campaign: c, channel: email, target_metric: clicks}]"
+    with pytest.raises(
+        ConfigError, match=r"activation\.rules\[0\]\.target_metric: expected one of "
+    ):
+        load_settings("local", [f"activation.rules={rules}"])
+    ok = rules.replace("clicks", "conversion")
+    assert (
+        load_settings("local", [f"activation.rules={ok}"]).activation.rules[0].target_metric
+        == "conversion"
+    )

@@ -6,6 +6,8 @@ import copy
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 
+import pytest
+
 from behavior_lake.insights import panels as P
 from behavior_lake.insights import svg
 from behavior_lake.insights.lakeview import dashboard, dashboard_problems
@@ -94,3 +96,31 @@ def test_dashboard_document_and_its_checks() -> None:
     problems = "\n".join(dashboard_problems(bad))
     assert "overlaps" in problems and "no dataset nope" in problems
     assert "encoding names missing_field" in problems
+
+
+def test_interval_chart_places_points_and_intervals_around_zero() -> None:
+    root = parse(
+        svg.interval_chart("i", "t", ["up", "flat"], [0.4, 0.0], [0.2, -0.1], [0.6, 0.1],
+                           highlight=[True, False])
+    )  # fmt: skip
+    dots = list(root.iter(f"{NS}circle"))
+    lines = [x for x in root.iter(f"{NS}line") if x.get("class") == "interval"]
+    zero = next(x for x in root.iter(f"{NS}line") if x.get("stroke-dasharray"))
+    x0 = float(zero.get("x1"))
+    assert float(dots[0].get("cx")) > x0 and float(dots[1].get("cx")) == pytest.approx(x0)
+    assert float(lines[0].get("x1")) > x0  # an interval above zero: significant, red
+    assert float(lines[1].get("x1")) < x0 < float(lines[1].get("x2"))
+    assert dots[0].get("fill") == svg.PALETTE[1] and dots[1].get("fill") == svg.PALETTE[0]
+
+
+def test_experiment_takeaways_name_wins_and_broken_splits() -> None:
+    row = dict(experiment_id="e1", metric="conversion", relative_lift=0.12, is_significant=True,
+               srm_flag=False, is_guardrail=False, analysis_date=date(2026, 2, 1))  # fmt: skip
+    broken = dict(row, experiment_id="e2", srm_flag=True)
+    text = P.lifts_takeaway([row, broken])
+    assert "e1 conversion 12.0%" in text and "Do not trust e2" in text
+    assert "no significant effect" in P.lifts_takeaway([dict(row, is_significant=False)])
+    split = dict(experiment_id="e2", variation_id="treatment", n_control=100, n_variation=60,
+                 srm_p_value=1e-4, srm_flag=1, excluded_persons=3)  # fmt: skip
+    assert "Sample-ratio mismatch in e2" in P.splits_takeaway([split])
+    assert "Every split matches" in P.splits_takeaway([dict(split, srm_flag=0)])

@@ -27,6 +27,7 @@ def _load_all() -> None:
     from behavior_lake.contracts import (  # noqa: F401
         activation,
         bronze,
+        experiments,
         gold,
         governance,
         ml,

@@ -91,6 +91,35 @@ def plan(args: argparse.Namespace) -> dict:
     return out
 
 
+def observed(lake_root: str, experiment: str, metric: str) -> dict:
+    """Baseline, standard deviation, CUPED variance reduction and persons per day of a
+    metric as measured in gold.experiment_results (the control arm at the last analysis
+    date), read in-process with delta-rs (no Spark)."""
+    from deltalake import DeltaTable
+
+    try:
+        df = DeltaTable(f"{lake_root}/gold/experiment_results").to_pandas()
+    except Exception as exc:  # a missing table, an unreadable root
+        raise ValueError(
+            f"--from-lake: no gold.experiment_results under {lake_root} ({exc})"
+        ) from None
+    rows = df[(df["experiment_id"] == experiment) & (df["metric"] == metric)]
+    if rows.empty:
+        known = sorted(set(df["experiment_id"] + ":" + df["metric"]))
+        raise ValueError(f"--from-lake: no results for {experiment}:{metric}; known: {known[:20]}")
+    rows = rows.sort_values("analysis_date")
+    last = rows.iloc[-1]
+    days = max((last["analysis_date"] - rows.iloc[0]["analysis_date"]).days + 1, 1)
+    return {
+        "metric_type": "proportion" if last["metric_kind"] == "proportion" else "mean",
+        "baseline": float(last["mean_control"]),
+        "sd": float(last["var_control"]) ** 0.5,
+        "variance_reduction": max(float(last["variance_reduction"] or 0.0), 0.0),
+        "daily_units": max(int((last["n_control"] + last["n_variation"]) / days), 1),
+        "observed_at": str(last["analysis_date"]),
+    }
+
+
 def _fraction(name: str, low: float, high: float):
     def parse(raw: str) -> float:
         v = float(raw)
@@ -105,8 +134,8 @@ def _fraction(name: str, low: float, high: float):
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="plan_experiment", description=__doc__.splitlines()[0])
-    ap.add_argument("--metric-type", choices=["proportion", "mean"], required=True)
-    ap.add_argument("--baseline", type=float, required=True, help="control rate or mean")
+    ap.add_argument("--metric-type", choices=["proportion", "mean"])
+    ap.add_argument("--baseline", type=float, help="control rate or mean")
     ap.add_argument("--mde", type=float, required=True, help="absolute minimum detectable effect")
     ap.add_argument("--alpha", type=_fraction("--alpha", 0, 0.5), default=0.05)
     ap.add_argument("--power", type=_fraction("--power", 0.5, 1), default=0.8)
@@ -114,16 +143,43 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--variance-reduction", type=_fraction("--variance-reduction", -1e-12, 1),
                     default=0.0, help="share of variance CUPED removes (0..1)")  # fmt: skip
     ap.add_argument("--daily-units", type=int, help="units entering per day (both variants)")
+    ap.add_argument(
+        "--from-lake",
+        metavar="EXPERIMENT:METRIC",
+        help="take metric type, baseline, sd, CUPED reduction and daily units as measured "
+        "in gold.experiment_results (the explicit flags still win)",
+    )
+    ap.add_argument("--lake-root", default="lakehouse", help="lake root for --from-lake")
     return ap
 
 
+def _with_observed(args: argparse.Namespace) -> argparse.Namespace:
+    exp, sep, metric = (args.from_lake or "").partition(":")
+    if not sep or not exp or not metric:
+        raise ValueError(f"--from-lake: expected EXPERIMENT:METRIC, got {args.from_lake!r}")
+    seen = observed(args.lake_root, exp, metric)
+    for key, value in seen.items():
+        if key != "observed_at" and getattr(args, key, None) in (None, 0.0):
+            setattr(args, key, value)
+    args.observed = seen
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
     if args.mde == 0:
         print("plan_experiment: --mde must not be 0", file=sys.stderr)
         return 2
     try:
-        print(json.dumps(plan(args), indent=2))
+        if args.from_lake:
+            args = _with_observed(args)
+        if args.metric_type is None or args.baseline is None:
+            ap.error("--metric-type and --baseline are required (or --from-lake)")
+        out = plan(args)
+        if args.from_lake:
+            out["observed"] = args.observed
+        print(json.dumps(out, indent=2))
     except ValueError as exc:
         print(f"plan_experiment: {exc}", file=sys.stderr)
         return 2

@@ -205,3 +205,47 @@ def sequential_path(
         s = msprt(diff, se, tau, alpha)
         p, low, high = min(p, s.p_value), max(low, s.ci_low), min(high, s.ci_high)
     return Sequential(p, low, high)
+
+
+@dataclass(frozen=True)
+class RatioMoments:
+    """Per-variant sums of a ratio metric's numerator y and denominator d per unit
+    (e.g. events and sessions per person): the metric is sum(y) / sum(d)."""
+
+    n: int
+    sum_y: float
+    sum_y2: float
+    sum_d: float
+    sum_d2: float
+    sum_yd: float
+
+    @property
+    def ratio(self) -> float:
+        return self.sum_y / self.sum_d
+
+    def unit_var(self) -> float:
+        """Variance per unit of the linearisation (y - R d) / mean(d) (delta method):
+        (var y - 2 R cov(y, d) + R^2 var d) / mean(d)^2, sample moments (n - 1)."""
+        n = self.n
+        my, md = self.sum_y / n, self.sum_d / n
+        r = my / md
+        vy = (self.sum_y2 - n * my * my) / (n - 1)
+        vd = (self.sum_d2 - n * md * md) / (n - 1)
+        cyd = (self.sum_yd - n * my * md) / (n - 1)
+        return max((vy - 2 * r * cyd + r * r * vd) / (md * md), 0.0)
+
+
+def ratio_delta(control: RatioMoments, treatment: RatioMoments, alpha: float = 0.05) -> Estimate:
+    """Difference of two ratio metrics with delta-method standard errors (normal test);
+    the relative lift's interval by the delta method as well."""
+    rc, rt = control.ratio, treatment.ratio
+    vc, vt = control.unit_var() / control.n, treatment.unit_var() / treatment.n
+    diff = rt - rc
+    se = math.sqrt(vc + vt)
+    p = 2 * st.norm.sf(abs(diff / se)) if se else 1.0
+    q = st.norm.ppf(1 - alpha / 2)
+    rel: tuple[float | None, float | None, float | None] = (None, None, None)
+    if rc:
+        half = q * math.sqrt(vt / rc**2 + rt**2 * vc / rc**4)
+        rel = (rt / rc - 1, rt / rc - 1 - half, rt / rc - 1 + half)
+    return Estimate(diff, se, diff - q * se, diff + q * se, float(p), *rel)

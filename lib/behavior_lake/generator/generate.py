@@ -64,7 +64,9 @@ def _person_records(idx: int, g: GeneratorSettings) -> Iterator[tuple[str, str, 
         f.undeclared_property,
         g.max_late_days,
     )
-    person, msgs = simulate_person(g.seed, idx, start, g.days, g.bot_share)
+    person, msgs = simulate_person(
+        g.seed, idx, start, g.days, g.bot_share, g.experiments, g.cross_variation_share
+    )
     rng = random.Random(f"{g.seed}:{idx}:delivery")
     for msg in msgs:
         for received, line in deliver(msg, rng, faults, person):
@@ -109,6 +111,50 @@ def _write_partition(root: str, rows: Iterator) -> Iterator[tuple[str, int]]:
         yield done
 
 
+# The planted effect -> the default metric (conf/base/experiments.yml) whose expected
+# relative lift it sets exactly: orders scale with the purchase probability, revenue with
+# the order value, sessions with the session rate.
+EFFECT_METRICS = {
+    "buy": "orders_per_user",
+    "aov": "revenue_per_user",
+    "sessions": "sessions_per_user",
+}
+
+
+def write_experiment_truth(g: GeneratorSettings, folder: str) -> str:
+    """experiments.json: each planted experiment, its control (the first variation),
+    planned shares and the expected relative lift of the metrics its effects set
+    (0 for every one of them when it plants none)."""
+    out = []
+    for exp in g.experiments:
+        shares = exp.shares or [1.0] * len(exp.variations)
+        expected = {EFFECT_METRICS[k]: round(m - 1, 9) for k, m in exp.effects.items()}
+        if not exp.effects:
+            expected = {metric: 0.0 for metric in EFFECT_METRICS.values()}
+        out.append(
+            {
+                "experiment_id": exp.id,
+                "experiment_name": exp.name or exp.id,
+                "start_day": exp.start_day,
+                "control": exp.variations[0],
+                "variations": exp.variations,
+                "planned_shares": [x / sum(shares) for x in shares],
+                "effects": exp.effects,
+                "expected_relative_lift": expected,
+                "lost_exposure_share": exp.lost_exposure_share,
+                "srm_expected": exp.lost_exposure_share > 0,
+            }
+        )
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "experiments.json")
+    with open(path, "w") as fh:
+        json.dump(
+            {"cross_variation_share": g.cross_variation_share, "experiments": out}, fh, indent=2
+        )
+    log.info("planted %d experiment(s); truth in %s", len(out), path)
+    return path
+
+
 def generate(
     spark: SparkSession,
     g: GeneratorSettings,
@@ -151,6 +197,8 @@ def generate(
             fh.write(payload + "\n")
             persons += 1
     records.unpersist()
+    if g.experiments:
+        write_experiment_truth(g, os.path.join(os.path.abspath(truth_root), "experiments"))
     total = sum(n for _, n in written)
     log.info(
         "wrote %d line(s) in %d file(s); truth for %d person(s) in %s",

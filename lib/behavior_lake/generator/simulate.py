@@ -8,13 +8,17 @@ pipeline never imports it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from behavior_lake.config import PlantedExperiment
 
 ARCHETYPES: dict[str, dict[str, float]] = {
     # share, sessions/week, mean events/session, P(purchase | session), order value,
@@ -79,6 +83,8 @@ class Person:
     events: int = 0
     last_event_ts: str | None = None
     faults: dict[str, int] = field(default_factory=dict)
+    # experiment id -> variation, exposure_day, logged (exposure event sent), cross
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -256,14 +262,81 @@ def fade(churn_day: int | None, day: int) -> float:
     return FADE_FLOOR + (1 - FADE_FLOOR) * (churn_day - day) / FADE_DAYS
 
 
+def assign_variation(seed: int, exp: PlantedExperiment, user_id: str) -> str:
+    """Deterministic split: a hash of (seed, experiment, user) against the planned shares."""
+    h = int(hashlib.sha256(f"{seed}:{exp.id}:{user_id}".encode()).hexdigest()[:15], 16) / 16**15
+    shares = exp.shares or [1.0] * len(exp.variations)
+    acc = 0.0
+    for variation, share in zip(exp.variations, shares, strict=True):
+        acc += share / sum(shares)
+        if h < acc:
+            return variation
+    return exp.variations[-1]
+
+
+def effect_multipliers(
+    person: Person, experiments: Sequence[PlantedExperiment], day: int
+) -> dict[str, float]:
+    """Planted effects acting on `day`: the product of the multipliers of every
+    experiment the person was exposed to on an earlier day in a non-control variation
+    (the first variation is the control)."""
+    out = {"sessions": 1.0, "buy": 1.0, "aov": 1.0}
+    for exp in experiments:
+        seen = person.experiments.get(exp.id)
+        if seen and seen["exposure_day"] < day and seen["variation"] != exp.variations[0]:
+            for name, m in exp.effects.items():
+                out[name] *= m
+    return out
+
+
+def _expose(
+    s: _Session,
+    seed: int,
+    experiments: Sequence[PlantedExperiment],
+    cross_share: float,
+    xrng: random.Random,
+) -> None:
+    """ "Experiment Viewed" for every running experiment the person has not seen yet
+    (a share of non-control exposures is lost where the split is broken), and the
+    planted cross-variation exposures one session later."""
+    person = s.p
+    for exp in experiments:
+        seen = person.experiments.get(exp.id)
+        if seen is None and s.day >= exp.start_day:
+            variation = assign_variation(seed, exp, person.user_id)
+            lost = variation != exp.variations[0] and xrng.random() < exp.lost_exposure_share
+            seen = person.experiments[exp.id] = dict(
+                variation=variation, exposure_day=s.day, logged=not lost, cross=False
+            )
+            if not lost:
+                _viewed(s, exp, variation)
+            seen["cross_pending"] = not lost and xrng.random() < cross_share
+        elif seen is not None and seen.pop("cross_pending", False):
+            other = [v for v in exp.variations if v != seen["variation"]]
+            _viewed(s, exp, xrng.choice(other))
+            seen["cross"] = True
+
+
+def _viewed(s: _Session, exp: PlantedExperiment, variation: str) -> None:
+    props = {"experiment_id": exp.id, "experiment_name": exp.name or exp.id}
+    s.emit(
+        "track",
+        "Experiment Viewed",
+        props | {"variation_id": variation, "variation_name": variation.title()},
+    )
+
+
 def simulate_person(
     seed: int,
     idx: int,
     start: date,
     days: int,
     bot_share: float,
+    experiments: Sequence[PlantedExperiment] = (),
+    cross_share: float = 0.0,
 ) -> tuple[Person, list[dict[str, Any]]]:
     person, rng = make_person(seed, idx, days, bot_share)
+    xrng = random.Random(f"{seed}:{idx}:experiments")
     p = ARCHETYPES.get(person.archetype, ARCHETYPES["browser"])
     msgs: list[dict[str, Any]] = []
     device_sessions = [0] * len(person.devices)
@@ -272,12 +345,14 @@ def simulate_person(
     bot_days = {rng.randrange(days), rng.randrange(days)} if person.is_bot else set()
     for day in range(person.first_day, end_day):
         level = fade(person.churn_day, day)
+        m = effect_multipliers(person, experiments, day)
         n = (
             (1 if day in bot_days else 0)
             if person.is_bot
-            else _poisson(rng, p["spw"] / 7 * (1 + level) / 2)
+            else _poisson(rng, p["spw"] * m["sessions"] / 7 * (1 + level) / 2)
         )
-        today = p if level == 1.0 else dict(p, events=p["events"] * level, buy=p["buy"] * level)
+        today = dict(p, events=p["events"] * level, buy=p["buy"] * level * m["buy"])
+        today["aov"] = p["aov"] * m["aov"]
         for _ in range(n):
             di = rng.randrange(len(person.devices))
             dev = person.devices[di]
@@ -291,6 +366,7 @@ def simulate_person(
                 for _ in range(rng.randint(300, 800)):
                     s.view(rng.choice(["home", "list", "product", "search"]))
             else:
+                _expose(s, seed, experiments, cross_share, xrng)
                 _browse(s, rng, today, person, dev, device_sessions[di], di, identified)
             person.sessions += 1
             msgs.extend(s.out)

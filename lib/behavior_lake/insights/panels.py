@@ -537,6 +537,128 @@ def sla_takeaway(rows: Rows) -> str:
     return f"{sum(r['breaches'] for r in rows)} SLA breaches; most often {top['task_kind']}."
 
 
+# ----------------------------------------------------------------------------- experiments
+
+EXPERIMENT_LIFTS = Dataset(
+    "experiment_lifts",
+    "Experiment results at the last analysis date",
+    """
+SELECT experiment_id, experiment_name, metric, variation_id, is_guardrail, analysis_date,
+       n_control, n_variation, relative_lift, relative_ci_low, relative_ci_high,
+       cuped_relative_lift, variance_reduction, p_value_bh, is_significant, seq_p_value,
+       seq_significant, srm_flag,
+       CONCAT(experiment_id, ' · ', metric) AS label
+FROM {gold.experiment_results}
+WHERE is_latest
+ORDER BY experiment_id, is_guardrail, metric, variation_id
+""",
+)
+
+
+def draw_lifts(chart_id: str, title: str, rows: Rows) -> str:
+    return svg.interval_chart(
+        chart_id, title, [r["label"] for r in rows], [_f(r["relative_lift"]) for r in rows],
+        [_f(r["relative_ci_low"]) for r in rows], [_f(r["relative_ci_high"]) for r in rows],
+        highlight=[bool(r["is_significant"]) for r in rows],
+    )  # fmt: skip
+
+
+def lifts_takeaway(rows: Rows) -> str:
+    if not rows:
+        return "No experiment results yet (no Experiment Viewed events in silver)."
+    broken = sorted({r["experiment_id"] for r in rows if r["srm_flag"]})
+    wins = [r for r in rows if r["is_significant"] and not r["srm_flag"] and not r["is_guardrail"]]
+    exps = sorted({r["experiment_id"] for r in rows})
+    text = f"{len(exps)} experiments on {rows[0]['analysis_date']}: "
+    if wins:
+        text += (
+            "significant after Benjamini-Hochberg: "
+            + "; ".join(
+                f"{r['experiment_id']} {r['metric']} {_pct(r['relative_lift'])}" for r in wins[:4]
+            )
+            + ". "
+        )
+    else:
+        text += "no significant effect after Benjamini-Hochberg. "
+    if broken:
+        text += f"Do not trust {', '.join(broken)}: the split does not match the plan (SRM)."
+    return text
+
+
+EXPERIMENT_SPLITS = Dataset(
+    "experiment_splits",
+    "Persons per variation and the sample-ratio check",
+    """
+SELECT experiment_id, variation_id, MAX(analysis_date) AS analysis_date,
+       MAX(n_control) AS n_control, MAX(n_variation) AS n_variation,
+       MAX(srm_p_value) AS srm_p_value, MAX(CAST(srm_flag AS INT)) AS srm_flag,
+       MAX(excluded_persons) AS excluded_persons
+FROM {gold.experiment_results}
+WHERE is_latest AND metric = (SELECT MIN(metric) FROM {gold.experiment_results})
+GROUP BY experiment_id, variation_id
+ORDER BY experiment_id, variation_id
+""",
+)
+
+
+def draw_splits(chart_id: str, title: str, rows: Rows) -> str:
+    labels, values, notes, hot = [], [], [], []
+    for r in rows:
+        total = (r["n_control"] or 0) + (r["n_variation"] or 0)
+        labels.append(f"{r['experiment_id']} · {r['variation_id']}")
+        values.append(r["n_variation"] / total if total else None)
+        notes.append(f"{_num(r['n_variation'])} of {_num(total)}, SRM p={r['srm_p_value']:.2g}")
+        hot.append(bool(r["srm_flag"]))
+    return svg.bar_chart(chart_id, title, labels, values, fmt="pct", notes=notes, highlight=hot)
+
+
+def splits_takeaway(rows: Rows) -> str:
+    if not rows:
+        return "No experiment results yet."
+    broken = [r for r in rows if r["srm_flag"]]
+    excluded = sum(r["excluded_persons"] or 0 for r in rows)
+    head = (
+        "Sample-ratio mismatch in " + ", ".join(
+            f"{r['experiment_id']} (p={r['srm_p_value']:.1g})" for r in broken
+        ) + ": find the cause before reading its results."
+        if broken else "Every split matches its plan (no sample-ratio mismatch)."
+    )  # fmt: skip
+    return f"{head} {_num(excluded)} persons seen in several variations are excluded."
+
+
+CAMPAIGN_LIFTS = Dataset(
+    "campaign_lifts",
+    "Campaign lift: treated vs holdout",
+    """
+SELECT campaign, metric, analysis_date, n_control AS n_holdout, n_variation AS n_treated,
+       mean_control AS holdout_rate, mean_variation AS treated_rate, lift, lift_ci_low,
+       lift_ci_high, p_value, CONCAT(campaign, ' · ', metric) AS label
+FROM {gold.campaign_lift}
+WHERE is_latest
+ORDER BY campaign
+""",
+)
+
+
+def draw_campaigns(chart_id: str, title: str, rows: Rows) -> str:
+    return svg.interval_chart(
+        chart_id, title, [r["label"] for r in rows], [_f(r["lift"]) for r in rows],
+        [_f(r["lift_ci_low"]) for r in rows], [_f(r["lift_ci_high"]) for r in rows],
+        highlight=[(r["p_value"] or 1) < 0.05 for r in rows],
+    )  # fmt: skip
+
+
+def campaigns_takeaway(rows: Rows) -> str:
+    if not rows:
+        return "No campaign with a holdout has decisions yet (activation.decisions)."
+    best = max(rows, key=lambda r: r["lift"] or 0)
+    return (
+        f"{len(rows)} campaigns measured against their holdout; '{best['campaign']}' adds "
+        f"{_pct(best['lift'])} {best['metric']} ({_pct(best['holdout_rate'])} -> "
+        f"{_pct(best['treated_rate'])}, p={best['p_value']:.2g})."
+    )
+
+
 # ----------------------------------------------------------------------------- pages
 
 PAGES: list[Page] = [
@@ -580,6 +702,19 @@ PAGES: list[Page] = [
         Panel("churn_segments", "churn", "Churn probability by segment", CHURN_SEGMENTS,
               draw_churn_segments, churn_segments_takeaway,
               Widget("bar", "segment_name", ("mean_churn_probability",))),
+    ]),
+    Page("experiments", "Experiments", "A/B tests and campaign holdouts: what changed behaviour, and whether to trust it.", [
+        Panel("experiment_lifts", "experiments", "Relative lift with 95% intervals (red: significant)",
+              EXPERIMENT_LIFTS, draw_lifts, lifts_takeaway,
+              Widget("bar", "label", ("relative_lift",)),
+              "Fixed-horizon intervals at the last analysis date; seq_p_value in the table stays valid under daily looks."),
+        Panel("experiment_splits", "experiments", "Share of persons in each variation",
+              EXPERIMENT_SPLITS, draw_splits, splits_takeaway,
+              Widget("bar", "variation_id", ("n_variation",), color="experiment_id"),
+              "Red: the split differs from the plan (chi-square p below experiments.srm_alpha)."),
+        Panel("campaign_lifts", "experiments", "Campaign lift over the holdout (absolute)",
+              CAMPAIGN_LIFTS, draw_campaigns, campaigns_takeaway,
+              Widget("bar", "label", ("lift",))),
     ]),
     Page("quality", "Data quality", "What the pipeline set aside or flagged, and why.", [
         Panel("quarantine", "quality", "Quarantined lines by reason", QUARANTINE,

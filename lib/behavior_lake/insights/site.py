@@ -192,11 +192,7 @@ def build_site(lake: Lake, out_dir: str | Path, limit: int = 60) -> dict[str, An
             for p, t in takes
         )
         overview.append(f"<section><h2>{escape(page.title)}</h2><ul>{items}</ul></section>")
-    experiments = (
-        '<section><h2>Experiments</h2><p class="note">No experiment results in the lake yet: '
-        "the experiment analysis will add its page here.</p></section>"
-    )
-    body = f'<div class="cards">{_cards(results)}</div>' + "".join(overview) + experiments
+    body = f'<div class="cards">{_cards(results)}</div>' + "".join(overview)
     (out / "index.html").write_text(_page("Overview", "index", header, body))
     pages = ["index.html", *[f"{p.id}.html" for p in P.PAGES]]
     log.info("insights: %d pages, %d charts drawn, %d panels without data (%s) in %s",

@@ -256,3 +256,64 @@ def heatmap(
     )
     out.append("</svg>")
     return "".join(out)
+
+
+def interval_chart(
+    chart_id: str,
+    title: str,
+    labels: Sequence[str],
+    points: Sequence[float | None],
+    lows: Sequence[float | None],
+    highs: Sequence[float | None],
+    fmt: str = "pct",
+    highlight: Sequence[bool] | None = None,
+) -> str:
+    """One row per label: the estimate as a dot, its interval as a line, and a zero line
+    (an interval crossing zero is compatible with no effect). Highlighted rows are red."""
+    n = max(len(labels), 1)
+    row = 24
+    label_w = min(320, 12 + 7 * max((len(str(lb)) for lb in labels), default=4))
+    height = TOP + n * row + 30
+    right = 150
+    pw = W - label_w - right
+    ends = [abs(v) for v in (*lows, *highs, *points) if v is not None and math.isfinite(v)]
+    half = nice_max(max(ends, default=1.0))
+    x0 = label_w + pw / 2
+
+    def xpos(v: float) -> float:
+        return x0 + pw / 2 * max(-1.0, min(1.0, v / half))
+
+    out = _open(chart_id, title, W, height)
+    out.append(
+        f'<line x1="{x0:.1f}" y1="{TOP - 4}" x2="{x0:.1f}" y2="{TOP + n * row}" '
+        f'stroke="#9ca3af" stroke-dasharray="4 3"/>'
+    )
+    for v in (-half, half):
+        out.append(
+            f'<text x="{xpos(v):.1f}" y="{TOP + n * row + 16}" font-size="11" '
+            f'text-anchor="middle" fill="#374151">{escape(short(v, fmt))}</text>'
+        )
+    for i, lab in enumerate(labels):
+        y = TOP + i * row + row / 2
+        text = str(lab) if len(str(lab)) <= 44 else str(lab)[:43] + "…"
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end" '
+            f'fill="#111827">{escape(text)}<title>{escape(str(lab))}</title></text>'
+        )
+        p, lo, hi = points[i], lows[i], highs[i]
+        if p is None:
+            continue
+        color = PALETTE[1] if highlight and highlight[i] else PALETTE[0]
+        if lo is not None and hi is not None:
+            out.append(
+                f'<line class="interval" x1="{xpos(lo):.1f}" y1="{y:.1f}" x2="{xpos(hi):.1f}" '
+                f'y2="{y:.1f}" stroke="{color}" stroke-width="2"/>'
+            )
+        span = "" if lo is None or hi is None else f" [{short(lo, fmt)}, {short(hi, fmt)}]"
+        out.append(
+            f'<circle class="bar" cx="{xpos(p):.1f}" cy="{y:.1f}" r="4" fill="{color}"/>'
+            f'<text x="{label_w + pw + 8}" y="{y + 4:.1f}" font-size="11" fill="#374151">'
+            f"{escape(short(p, fmt) + span)}</text>"
+        )
+    out.append("</svg>")
+    return "".join(out)
