@@ -69,7 +69,7 @@ test: check-java system-deps $(STAMP) $(JARS_STAMP) ## Lint, then the whole test
 	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-e2e: check-java $(STAMP) $(JARS_STAMP) ## The end-to-end runs: pipeline on a standalone cluster, on S3, by catalog name (~8 min)
+test-e2e: check-java $(STAMP) $(JARS_STAMP) ## The end-to-end runs: standalone cluster, S3, catalog names, planted experiments (~12 min)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 generate: check-java $(STAMP) $(JARS_STAMP) ## Write the demo landing set (jobs/generate_events.py)
@@ -134,7 +134,7 @@ bench-lake: check-java $(STAMP) $(JARS_STAMP) ## Lake write/read throughput and 
 bench-activation: check-java $(STAMP) $(JARS_STAMP) system-deps ## Activation latency: micro-batch and real-time mode (Kafka) event -> decision, API p50/p99 at 200 and 1,000 req/s
 	$(PY) bench/activation_bench.py $(BENCH_ARGS)
 
-bench-experiments: $(STAMP) ## Coverage, false positives, CUPED variance reduction over 2,000 simulated A/A and A/B runs
+bench-experiments: $(STAMP) ## Coverage, false positives, CUPED, SRM: 2,000 simulated A/A and A/B runs, 200 experiments from the generator
 	$(PY) bench/experiments_bench.py $(BENCH_ARGS)
 
 wheel: $(STAMP) ## Build the wheel into dist/

@@ -67,16 +67,23 @@ def planted(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, defau
 
 
 def test_true_lifts_lie_in_the_intervals(planted) -> None:
+    """Each planted effect's main metric: the true lift is in the interval. Over every
+    (experiment, metric) with a known truth, at most one 95% interval may miss."""
     truth, res, _ = planted
+    misses: list[tuple[str, str]] = []
     checked = 0
     for exp, t in truth.items():
-        for metric, expected in t["expected_relative_lift"].items():
-            if t["srm_expected"]:
-                continue  # a broken split is not to be read
+        if t["srm_expected"]:
+            continue  # a broken split is not to be read
+        lifts = t["expected_relative_lift"]
+        main = max(lifts, key=lambda m: abs(lifts[m]))
+        for metric, expected in lifts.items():
             row = res[(res["experiment_id"] == exp) & (res["metric"] == metric)].iloc[0]
-            assert row["relative_ci_low"] <= expected <= row["relative_ci_high"], (exp, metric)
+            inside = row["relative_ci_low"] <= expected <= row["relative_ci_high"]
+            assert inside or metric != main or not t["effects"], (exp, metric, row["relative_lift"])
+            misses += [] if inside else [(exp, metric)]
             checked += 1
-    assert checked >= 6
+    assert checked >= 9 and len(misses) <= 1, misses
 
 
 def test_large_effects_are_found_and_the_null_experiment_is_not(planted) -> None:
@@ -85,7 +92,8 @@ def test_large_effects_are_found_and_the_null_experiment_is_not(planted) -> None
     for exp, t in truth.items():
         rows = res[res["experiment_id"] == exp].set_index("metric")
         if t["effects"]:
-            ((metric, _),) = t["expected_relative_lift"].items()
+            lifts = t["expected_relative_lift"]
+            metric = max(lifts, key=lambda m: abs(lifts[m]))
             found += bool(rows.loc[metric, "is_significant"])
             # CUPED narrows the interval: the pre-period predicts the outcome
             assert rows.loc[metric, "variance_reduction"] > 0.05, (exp, metric)

@@ -27,6 +27,7 @@ from behavior_lake.config import GeneratorSettings
 from behavior_lake.generator.simulate import (
     FaultConfig,
     deliver,
+    expected_lifts,
     person_truth,
     simulate_person,
 )
@@ -111,26 +112,13 @@ def _write_partition(root: str, rows: Iterator) -> Iterator[tuple[str, int]]:
         yield done
 
 
-# The planted effect -> the default metric (conf/base/experiments.yml) whose expected
-# relative lift it sets exactly: orders scale with the purchase probability, revenue with
-# the order value, sessions with the session rate.
-EFFECT_METRICS = {
-    "buy": "orders_per_user",
-    "aov": "revenue_per_user",
-    "sessions": "sessions_per_user",
-}
-
-
 def write_experiment_truth(g: GeneratorSettings, folder: str) -> str:
     """experiments.json: each planted experiment, its control (the first variation),
-    planned shares and the expected relative lift of the metrics its effects set
-    (0 for every one of them when it plants none)."""
+    planned shares and the expected relative lift per metric (`expected_lifts`)."""
     out = []
     for exp in g.experiments:
         shares = exp.shares or [1.0] * len(exp.variations)
-        expected = {EFFECT_METRICS[k]: round(m - 1, 9) for k, m in exp.effects.items()}
-        if not exp.effects:
-            expected = {metric: 0.0 for metric in EFFECT_METRICS.values()}
+        expected = expected_lifts(exp)
         out.append(
             {
                 "experiment_id": exp.id,

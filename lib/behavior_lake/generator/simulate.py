@@ -275,17 +275,49 @@ def assign_variation(seed: int, exp: PlantedExperiment, user_id: str) -> str:
 
 
 def effect_multipliers(
-    person: Person, experiments: Sequence[PlantedExperiment], day: int
+    person: Person, experiments: Sequence[PlantedExperiment], day: int, names: Sequence[str]
 ) -> dict[str, float]:
-    """Planted effects acting on `day`: the product of the multipliers of every
-    experiment the person was exposed to on an earlier day in a non-control variation
-    (the first variation is the control)."""
-    out = {"sessions": 1.0, "buy": 1.0, "aov": 1.0}
+    """Planted effects `names` acting now: the product of the multipliers of every
+    experiment the person has been exposed to in a non-control variation (the first
+    variation is the control). Exposure happens at a session's start, so purchase
+    effects (buy, aov) act from that session on; the session rate, drawn per day, from
+    the next day on."""
+    out = dict.fromkeys(names, 1.0)
     for exp in experiments:
         seen = person.experiments.get(exp.id)
-        if seen and seen["exposure_day"] < day and seen["variation"] != exp.variations[0]:
-            for name, m in exp.effects.items():
-                out[name] *= m
+        if not seen or seen["variation"] == exp.variations[0]:
+            continue
+        for name in names:
+            started = seen["exposure_day"] < day or (
+                name != "sessions" and seen["exposure_day"] == day
+            )
+            if started and name in exp.effects:
+                out[name] *= exp.effects[name]
+    return out
+
+
+# Planted effect -> the default metrics (conf/base/experiments.yml) whose expected
+# relative lift it sets: orders scale with the purchase probability (and revenue with
+# them), revenue with the order value, sessions with the session rate (from the day
+# after exposure: the sessions later on the exposure day dilute it by about 2%).
+EFFECT_METRICS = {
+    "buy": ("orders_per_user", "revenue_per_user"),
+    "aov": ("revenue_per_user",),
+    "sessions": ("sessions_per_user",),
+}
+
+
+def expected_lifts(exp: PlantedExperiment) -> dict[str, float]:
+    """Expected relative lift per metric of a planted experiment (0 where its effects
+    leave the metric alone; an experiment without effects: 0 for every metric)."""
+    out = {m: 0.0 for metrics in EFFECT_METRICS.values() for m in metrics}
+    if "sessions" in exp.effects:  # more sessions also mean more orders: not exact, left out
+        out.pop("orders_per_user")
+        out.pop("revenue_per_user")
+    for name, mult in exp.effects.items():
+        for metric in EFFECT_METRICS[name]:
+            if metric in out:
+                out[metric] = round((1 + out[metric]) * mult - 1, 9)
     return out
 
 
@@ -345,14 +377,13 @@ def simulate_person(
     bot_days = {rng.randrange(days), rng.randrange(days)} if person.is_bot else set()
     for day in range(person.first_day, end_day):
         level = fade(person.churn_day, day)
-        m = effect_multipliers(person, experiments, day)
+        rate = effect_multipliers(person, experiments, day, ("sessions",))["sessions"]
         n = (
             (1 if day in bot_days else 0)
             if person.is_bot
-            else _poisson(rng, p["spw"] * m["sessions"] / 7 * (1 + level) / 2)
+            else _poisson(rng, p["spw"] * rate / 7 * (1 + level) / 2)
         )
-        today = dict(p, events=p["events"] * level, buy=p["buy"] * level * m["buy"])
-        today["aov"] = p["aov"] * m["aov"]
+        today = p if level == 1.0 else dict(p, events=p["events"] * level, buy=p["buy"] * level)
         for _ in range(n):
             di = rng.randrange(len(person.devices))
             dev = person.devices[di]
@@ -367,7 +398,13 @@ def simulate_person(
                     s.view(rng.choice(["home", "list", "product", "search"]))
             else:
                 _expose(s, seed, experiments, cross_share, xrng)
-                _browse(s, rng, today, person, dev, device_sessions[di], di, identified)
+                m = effect_multipliers(person, experiments, day, ("buy", "aov"))
+                now = (
+                    today
+                    if m == {"buy": 1.0, "aov": 1.0}
+                    else dict(today, buy=today["buy"] * m["buy"], aov=today["aov"] * m["aov"])
+                )
+                _browse(s, rng, now, person, dev, device_sessions[di], di, identified)
             person.sessions += 1
             msgs.extend(s.out)
     person.events = len(msgs)
