@@ -40,17 +40,21 @@ class ExperimentStats:
     campaigns: int = 0
 
 
-def end_date(lake: Lake, as_of: date | None) -> date | None:
+EVENT_COLS = ("message_id", "person_id", "event_name", "event_ts", "event_date", "revenue",
+              "properties")  # fmt: skip
+
+
+def end_date(events: DataFrame, as_of: date | None) -> date | None:
     """The last analysis date: `as_of` when given, else the last day with events."""
     if as_of is not None:
         return as_of
-    last = lake.read(EVENTS).agg(F.max("event_date")).first()[0]
-    return last
+    return events.agg(F.max("event_date")).first()[0]
 
 
 def analyse_units(
     lake: Lake,
     settings: Settings,
+    events: DataFrame,
     unit_rows: DataFrame,
     end: date,
     metric_set: Mapping[str, ExperimentMetric],
@@ -60,7 +64,7 @@ def analyse_units(
     exposure_ts, exposure_date) over `metric_set`, every date up to `end`."""
     cfg = settings.experiments
     unit_rows = caches.keep(unit_rows.filter(F.col("exposure_date") <= F.lit(end)))
-    acts = metrics.activity(lake.read(EVENTS), lake.read(SESSIONS.name))
+    acts = metrics.activity(events, lake.read(SESSIONS.name))
     names = sorted({m.covariate for m in metric_set.values() if m.covariate})
     feats = lake.read(USER_FEATURES) if names and lake.exists(USER_FEATURES) else None
     if names and feats is None:
@@ -68,8 +72,6 @@ def analyse_units(
     dates = caches.keep(metrics.looks(unit_rows, end))
     days = metrics.unit_days(unit_rows, acts, metric_set, cfg.window_days)
     covs = metrics.covariates(unit_rows, feats, names)
-    if feats is None and names:
-        covs = covs.select("*", *[F.lit(0.0).alias(c) for c in names])
     values = metrics.per_look(unit_rows, days, dates, covs, metric_set)
     sums = [r.asDict() for r in metrics.metric_sums(values, metric_set, cfg.window_days).collect()]
     counts = [r.asDict() for r in metrics.split_counts(unit_rows, dates).collect()]
@@ -78,12 +80,17 @@ def analyse_units(
 
 
 def experiment_frames(
-    lake: Lake, settings: Settings, end: date, caches: Caches, stats: ExperimentStats
+    lake: Lake,
+    settings: Settings,
+    events: DataFrame,
+    end: date,
+    caches: Caches,
+    stats: ExperimentStats,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(gold.experiment_exposures, gold.experiment_results, ops.experiment_alerts)."""
     spark = lake.spark
     now = datetime.now(UTC).replace(tzinfo=None)
-    expo = caches.keep(exposures(lake.read(EVENTS)))
+    expo = caches.keep(exposures(events))
     summary = (
         expo.groupBy("experiment_id")
         .agg(
@@ -99,7 +106,9 @@ def experiment_frames(
         log.info("experiment %s: %d exposed person(s), %d excluded (seen in several variations)",
                  r["experiment_id"], r["persons"], r["excluded"])  # fmt: skip
     rows = (
-        analyse_units(lake, settings, units(expo), end, settings.experiments.metrics, caches)
+        analyse_units(
+            lake, settings, events, units(expo), end, settings.experiments.metrics, caches
+        )
         if summary
         else []
     )
@@ -138,7 +147,12 @@ def _alerts(rows: list[dict[str, Any]], settings: Settings, now: datetime) -> li
 
 
 def campaign_frame(
-    lake: Lake, settings: Settings, end: date, caches: Caches, stats: ExperimentStats
+    lake: Lake,
+    settings: Settings,
+    events: DataFrame,
+    end: date,
+    caches: Caches,
+    stats: ExperimentStats,
 ) -> DataFrame | None:
     """gold.campaign_lift from activation.decisions (None when there are none yet)."""
     if not lake.exists(DECISIONS.name):
@@ -157,7 +171,7 @@ def campaign_frame(
     cfg = replace(settings.experiments, control_variation="holdout", splits={})
     s = replace(settings, experiments=cfg)
     rows = analyse_units(
-        lake, s, campaign_units(lake.read(DECISIONS.name)), end, cfg_metrics, caches
+        lake, s, events, campaign_units(lake.read(DECISIONS.name)), end, cfg_metrics, caches
     )
     now = datetime.now(UTC).replace(tzinfo=None)
     keep = [
@@ -177,13 +191,15 @@ def build_experiments(
     lake: Lake, settings: Settings, caches: Caches, as_of: date | None = None
 ) -> ExperimentStats:
     stats = ExperimentStats()
-    end = end_date(lake, as_of)
+    # read once: exposures, behaviour, the end date and the campaigns all use it
+    events = caches.large(lake.read(EVENTS).select(*EVENT_COLS))
+    end = end_date(events, as_of)
     if end is None:
         log.info("silver.events is empty: nothing to analyse")
         return stats
     t0 = time.monotonic()
     log.info("step 1/2 experiments: exposures and results up to %s", end)
-    expo, results_df, alerts = experiment_frames(lake, settings, end, caches, stats)
+    expo, results_df, alerts = experiment_frames(lake, settings, events, end, caches, stats)
     for spec, df in ((EXPOSURES, expo), (RESULTS, results_df), (ALERTS, alerts)):
         stats.rows[spec.name] = lake.overwrite(
             spec.name, df.select(*spec.schema.fieldNames())
@@ -193,7 +209,7 @@ def build_experiments(
              ", ".join(stats.srm_flagged) or "none")  # fmt: skip
     t0 = time.monotonic()
     log.info("step 2/2 campaign lift (treated vs holdout)")
-    lift = campaign_frame(lake, settings, end, caches, stats)
+    lift = campaign_frame(lake, settings, events, end, caches, stats)
     if lift is not None:
         res = lake.overwrite(CAMPAIGN_LIFT.name, lift.select(*CAMPAIGN_LIFT.schema.fieldNames()))
         stats.rows[CAMPAIGN_LIFT.name] = res.rows_written

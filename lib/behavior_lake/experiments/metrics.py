@@ -101,10 +101,10 @@ def covariates(units: DataFrame, features: DataFrame | None, names: list[str]) -
     """Each unit's covariates from its last gold.user_features snapshot on or before
     the exposure date (features count days strictly before as_of_date, so nothing
     after exposure leaks in); 0 for persons without a snapshot yet (new persons; both
-    variations alike)."""
+    variations alike), and for everyone when there are no features yet."""
     base = units.select(*UNIT)
-    if not names or features is None:
-        return base
+    if features is None:
+        return base.select("*", *[F.lit(0.0).alias(c) for c in names])
     snap = features.select("person_id", "as_of_date", *names)
     pit = (
         units.select("experiment_id", "person_id", "exposure_date")
