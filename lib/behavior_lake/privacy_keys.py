@@ -1,19 +1,18 @@
-"""The two privacy keys: strength checks, the development defaults, and their redaction.
+"""The two privacy keys: strength checks and the development defaults.
 
 `privacy.pseudonym_key` (HMAC of person ids) and `privacy.encryption_key` (AES of raw
 PII) decide whether the lake is pseudonymous at all. Outside `--env local` a job refuses
 to start without strong keys; in local mode the published development keys are allowed
 and the run says so in its first log line.
 
-Spark SQL has no secret parameter, so the keys reach executors inside expressions (the
-HMAC's padded keys and the AES key are literals of the plan). Spark's own redaction
-(`spark.sql.redaction.string.regex`) is set to every form in which they print, so
-explain output, the SQL UI and event logs show `*********(redacted)` instead.
+The keys reach executors as scalar subqueries over a one-row local relation
+(`privacy.secret`), never as literals, so no plan, UI page or event log spells them
+out. `CONF_REDACTION_REGEX` hides configuration entries and environment variables
+named like the keys (e.g. `spark.executorEnv.BEHAVIOR_LAKE_PSEUDONYM_KEY`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -24,6 +23,10 @@ from behavior_lake.config import ConfigError, Settings
 DEV_PSEUDONYM_KEY = "dev-pseudonym-key-not-for-production"
 DEV_ENCRYPTION_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 MIN_PSEUDONYM_CHARS = 32
+# Spark's default `spark.redaction.regex` plus the names of the two keys.
+CONF_REDACTION_REGEX = (
+    r"(?i)secret|password|token|access[.]?key|pseudonym[._]?key|encryption[._]?key"
+)
 
 
 def uses_development_keys(settings: Settings) -> bool:
@@ -97,20 +100,3 @@ def check_keys(settings: Settings) -> None:
             f"--env {settings.env} needs strong privacy keys (BEHAVIOR_LAKE_PSEUDONYM_KEY, "
             "BEHAVIOR_LAKE_ENCRYPTION_KEY): " + "; ".join(problems)
         )
-
-
-def _hmac_pads(key: str) -> list[bytes]:
-    k = key.encode("utf-8")
-    if len(k) > 64:
-        k = hashlib.sha256(k).digest()
-    k = k.ljust(64, b"\x00")
-    return [bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)]
-
-
-def redaction_regex(settings: Settings) -> str:
-    """Case-insensitive regex of every printed form of both keys."""
-    p = settings.privacy
-    forms = [re.escape(p.pseudonym_key), re.escape(p.encryption_key)]
-    forms += [pad.hex() for pad in _hmac_pads(p.pseudonym_key)]
-    forms += [re.escape(p.pseudonym_key.encode().hex())]
-    return "(?i)(" + "|".join(f for f in forms if f) + ")"

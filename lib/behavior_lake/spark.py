@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from behavior_lake.config import Settings
 from behavior_lake.jars import cached_jars, missing_reason
-from behavior_lake.privacy_keys import redaction_regex
+from behavior_lake.privacy_keys import CONF_REDACTION_REGEX
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,9 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     if wants_delta_spark:
         conf["spark.sql.extensions"] = DELTA_EXTENSION
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
-    conf["spark.sql.redaction.string.regex"] = redaction_regex(settings)
+    # Names of settings and environment variables whose values the UI and the event
+    # log hide: Spark's default list plus the two privacy keys' variables.
+    conf["spark.redaction.regex"] = CONF_REDACTION_REGEX
     ours = {k: conf[k] for k in ("spark.jars", "spark.driver.extraJavaOptions") if k in conf}
     for extra in (sp.extra, extra_conf or {}):
         for key, value in extra.items():
@@ -249,7 +251,6 @@ def build_session(settings: Settings, extra_conf: dict[str, str] | None = None) 
     spark = builder.getOrCreate()
     # Runtime settings also apply when getOrCreate() returned an existing session.
     for key in (
-        "spark.sql.redaction.string.regex",
         "spark.sql.session.timeZone",
         "spark.sql.parquet.outputTimestampType",
         "spark.sql.shuffle.partitions",

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from behavior_lake.bronze.arrival import arrival_ts
 from behavior_lake.contracts.codes import FileReason, LineReason, values
 from behavior_lake.contracts.taxonomy import MESSAGE_TYPES, TYPE_EVENT_NAMES
-from behavior_lake.privacy.fields import encrypt
+from behavior_lake.privacy.fields import aes_key, encrypt
 
 V = "_v"  # the parsed line (VARIANT), dropped before writing
 W = "_w"  # the line parsed inside [ ]: a JSON array of every value on the line
@@ -267,12 +267,16 @@ def with_pii_protected(
     if not pii_fields:
         return df.withColumn("pii", F.create_map().cast("map<string,string>"))
     if mode == "encrypt":
-        key = F.unhex(F.lit(key_hex))
-        entries = []
+        key = aes_key(key_hex)
+        # one single-entry map per present field, concatenated (a higher-order function
+        # such as map_filter cannot hold the key's subquery)
+        empty = F.create_map().cast("map<string,string>")
+        maps = []
         for path in pii_fields:
             value = F.when(F.col(V).isNotNull(), jstring(f"$.{path}"))
-            entries += [F.lit(path), F.base64(encrypt(value, key))]
-        pii = F.map_filter(F.create_map(*entries), lambda _k, v: v.isNotNull())
+            entry = F.create_map(F.lit(path), F.base64(encrypt(value, key)))
+            maps.append(F.when(value.isNotNull(), entry).otherwise(empty))
+        pii = F.map_concat(*maps) if len(maps) > 1 else maps[0]
     else:
         pii = F.create_map().cast("map<string,string>")
     scrubbed = F.regexp_replace("raw_line", scrub_pattern(pii_fields), '"$1":null')

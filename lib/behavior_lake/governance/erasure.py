@@ -47,7 +47,7 @@ from behavior_lake.governance.retention import local_data_files, vacuum_measured
 from behavior_lake.lake import Lake
 from behavior_lake.lake.base import local_file_path
 from behavior_lake.ops import lease
-from behavior_lake.privacy.fields import decrypt_string, encrypt, raw_field
+from behavior_lake.privacy.fields import aes_key, decrypt_string, encrypt, raw_field
 from behavior_lake.privacy.pseudonym import JUNK_IDS, anon_hash, user_person_id
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ RAW_TABLES = (BRONZE_EVENTS.name, BRONZE_QUARANTINE.name)
 
 
 def _key(settings: Settings) -> Column:
-    return F.unhex(F.lit(settings.privacy.encryption_key))
+    return aes_key(settings.privacy.encryption_key)
 
 
 def file_requests(

@@ -6,6 +6,13 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from behavior_lake.privacy.secret import secret_bytes
+
+
+def aes_key(key_hex: str) -> Column:
+    """The AES key as a binary Column that no plan spells out (`privacy.secret`)."""
+    return secret_bytes(bytes.fromhex(key_hex), "aes_key")
+
 
 def encrypt(value: Column, key: Column) -> Column:
     """AES-GCM: iv || ciphertext || tag, as binary (null stays null)."""

@@ -2,8 +2,8 @@
 
 HMAC(K, m) = H((K' xor opad) || H((K' xor ipad) || m)), K' = K zero-padded to the
 64-byte block (hashed first when longer). The two padded keys are computed once on
-the driver and enter the plan as binary literals; the key itself is redacted from
-plans by the caller (spark.sql.redaction.string.regex).
+the driver and reach the executors as scalar subqueries (`privacy.secret`), never as
+literals of a plan.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import hashlib
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from behavior_lake.privacy.secret import secret_bytes
 
 PERSON_ID_HEX = 32
 JUNK_IDS = ("", "null", "undefined", "0", "anonymous", "none", "nil", "(null)", "[object object]")
@@ -28,8 +30,8 @@ def _pads(key: str) -> tuple[bytes, bytes]:
 def hmac_sha256_hex(message: Column, key: str) -> Column:
     """Hex HMAC-SHA256 of a UTF-8 string column."""
     ipad, opad = _pads(key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(ipad), F.encode(message, "UTF-8")), 256))
-    return F.sha2(F.concat(F.lit(opad), inner), 256)
+    inner = F.sha2(F.concat(secret_bytes(ipad, "ipad"), F.encode(message, "UTF-8")), 256)
+    return F.sha2(F.concat(secret_bytes(opad, "opad"), F.unhex(inner)), 256)
 
 
 def pseudonym(prefix: str, raw_id: Column, key: str) -> Column:
