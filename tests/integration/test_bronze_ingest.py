@@ -401,6 +401,7 @@ def test_concurrent_ingestion_claims_the_lease(fresh) -> None:
     assert not path.exists()
 
 
+@pytest.mark.e2e  # two job processes (two JVMs) at once: make test-e2e
 def test_two_processes_started_together_load_every_line_once(tmp_path: Path) -> None:
     """Two real bronze_ingest processes racing for the same landing files."""
     import subprocess
@@ -518,3 +519,45 @@ def test_overlong_lines_are_skipped_unread_and_accounted(fresh) -> None:
     ]
     assert sum(skipped in (x[3] or "") for x in q) == 2
     assert lake.read("bronze.events").count() == 5
+
+
+def test_overlong_lines_and_bombs_are_found_in_gzip_files_on_s3(
+    fresh, s3_server: str, spark: SparkSession
+) -> None:
+    """The same rules on a landing root on an S3 API: the .gz trailer is read with one
+    ranged read, so a remote gzip with an overlong line or a bomb is caught as locally."""
+    import boto3
+
+    from behavior_lake.jars import cached_jars
+
+    if not cached_jars(["s3"]):
+        pytest.skip("needs the hadoop-aws jars in the cache (`make jars`)")
+    from tests.integration.test_s3_lake import s3a_settings
+
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    for key, value in s3a_settings(s3_server).items():
+        hconf.set(key.removeprefix("spark.hadoop."), value)
+    settings, lake = fresh
+    settings = replace(
+        settings,
+        bronze=replace(settings.bronze, max_line_chars=200),
+        landing=replace(settings.landing, root="s3a://landing-gz/in"),
+    )
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket="landing-gz")
+    huge = b'{"messageId": "h", "blob": "' + b"x" * 5000 + b'"}\n'
+    files = {
+        "packed.jsonl.gz": gzip.compress(_event_line("ok1") + huge + _event_line("ok2")),
+        "bomb.jsonl.gz": gzip.compress(b"\n" * 3_000_000),
+        "fine.jsonl.gz": gzip.compress(_event_line("ok3")),  # positive control
+    }
+    for name, data in files.items():
+        client.put_object(Bucket="landing-gz", Key=f"in/2026-02-01/00/{name}", Body=data)
+    ingest(lake, settings, load_taxonomy(CONF), "run")
+    q = sorted((r["source_file"], r["reason"]) for r in lake.read("bronze.quarantine").collect())
+    assert q == [
+        ("2026-02-01/00/bomb.jsonl.gz", "decompression_limit"),
+        ("2026-02-01/00/packed.jsonl.gz", "line_too_long"),
+    ]
+    ids = sorted(r[0] for r in lake.read("bronze.events").select("message_id").collect())
+    assert ids == ["ok1", "ok2", "ok3"]

@@ -35,7 +35,6 @@ from behavior_lake.contracts.codes import FileStatus
 from behavior_lake.contracts.taxonomy import Taxonomy
 from behavior_lake.lake import Lake, LakeError, TableSpec, Where
 from behavior_lake.ops import lease
-from behavior_lake.privacy_keys import redaction_regex
 from behavior_lake.spark import Caches, cache_scope
 
 log = logging.getLogger(__name__)
@@ -73,20 +72,44 @@ _READ_OPTIONS = {
 }
 
 
-def gzip_declared_size(f: LandingFile) -> int | None:
-    """The uncompressed size a local .gz file's trailer declares (ISIZE: the last 4
-    bytes, modulo 4 GiB, of the last member); None for other files."""
-    if not f.rel.endswith(".gz") or not f.uri.startswith("file://") or f.size < 18:
+def gzip_declared_size(f: LandingFile, spark: SparkSession | None = None) -> int | None:
+    """The uncompressed size a .gz file's trailer declares (ISIZE: the last 4 bytes,
+    modulo 4 GiB, of the last member); None for other files. Local files are read
+    directly; others (s3a://, abfss://, ...) through Hadoop's FileSystem with one ranged
+    read when a session is given."""
+    if not f.rel.endswith(".gz") or f.size < 18:
         return None
-    with open(f.uri.removeprefix("file://"), "rb") as fh:
-        fh.seek(-4, os.SEEK_END)
-        return int.from_bytes(fh.read(4), "little")
+    if f.uri.startswith("file://"):
+        with open(f.uri.removeprefix("file://"), "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            return int.from_bytes(fh.read(4), "little")
+    if spark is None:
+        return None
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(f.uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    stream = fs.open(path)
+    try:
+        stream.seek(f.size - 4)
+        tail = bytes(stream.read() & 0xFF for _ in range(4))
+    finally:
+        stream.close()
+    return int.from_bytes(tail, "little")
 
 
-def gzip_ratio_exceeded(f: LandingFile, max_ratio: float) -> str | None:
+def gzip_sizes(spark: SparkSession, files: Sequence[LandingFile]) -> dict[str, int]:
+    """{rel: declared uncompressed size} of the batch's .gz files, read once."""
+    out = {}
+    for f in files:
+        isize = gzip_declared_size(f, spark)
+        if isize is not None:
+            out[f.rel] = isize
+    return out
+
+
+def gzip_ratio_exceeded(f: LandingFile, max_ratio: float, isize: int | None) -> str | None:
     """A detail when a .gz file declares more than `max_ratio` times its size
     uncompressed (refused without decompressing it); else None."""
-    isize = gzip_declared_size(f)
     if isize is not None and isize > max_ratio * f.size:
         return (
             f"declares {isize} uncompressed bytes for {f.size} compressed "
@@ -321,15 +344,18 @@ def classify_with(
 
 
 def skipped_long_lines(
-    files: Sequence[LandingFile], bytes_read: dict[str, int], max_bytes: int
+    files: Sequence[LandingFile],
+    bytes_read: dict[str, int],
+    max_bytes: int,
+    gz_sizes: dict[str, int],
 ) -> dict[str, tuple[str, str]]:
     """Files whose lines account for fewer bytes than the file holds: the reader skipped
     lines over `max_bytes` there. Decoding never shrinks a line (an invalid byte becomes
     a 3-byte U+FFFD), so any shortfall is skipped bytes. Plain files are compared with
-    their size, local .gz files with the trailer's size; other files are not checked."""
+    their size, .gz files (local or remote) with their trailer's size."""
     out = {}
     for f in files:
-        expected = gzip_declared_size(f) if f.rel.endswith(".gz") else f.size
+        expected = gz_sizes.get(f.rel) if f.rel.endswith(".gz") else f.size
         # the last line may have no newline: one byte of slack
         got = bytes_read.get(f.rel, 0)
         if expected is not None and expected - got > 1 and expected < 2**32:
@@ -353,7 +379,9 @@ def find_unreadable(spark: SparkSession, files: Sequence[LandingFile]) -> dict[s
     return bad
 
 
-def file_checks(files: Sequence[LandingFile], max_ratio: float) -> dict[str, tuple[str, str]]:
+def file_checks(
+    files: Sequence[LandingFile], max_ratio: float, gz_sizes: dict[str, int]
+) -> dict[str, tuple[str, str]]:
     """Files quarantined whole before any line is read: {rel: (reason, detail)}."""
     out: dict[str, tuple[str, str]] = {}
     for f in files:
@@ -364,7 +392,7 @@ def file_checks(files: Sequence[LandingFile], max_ratio: float) -> dict[str, tup
                 "unexpected_file",
                 "name does not follow <YYYY-MM-DD>/<HH>/<name>.jsonl[.gz]",
             )
-        elif bomb := gzip_ratio_exceeded(f, max_ratio):
+        elif bomb := gzip_ratio_exceeded(f, max_ratio, gz_sizes.get(f.rel)):
             out[f.rel] = ("decompression_limit", bomb)
     return out
 
@@ -429,7 +457,8 @@ def ingest_batch(
     started = datetime.now(UTC)
     t0 = time.monotonic()
     mark_files(lake, files, batch_id, FileStatus.PENDING.value)
-    file_issues = file_checks(files, settings.bronze.max_decompression_ratio)
+    gz_sizes = gzip_sizes(lake.spark, files)
+    file_issues = file_checks(files, settings.bronze.max_decompression_ratio, gz_sizes)
     readable = [f for f in files if f.rel not in file_issues]
     with cache_scope(settings) as caches:
         got = classify_batch(lake, settings, readable, file_issues, started, caches)
@@ -437,7 +466,7 @@ def ingest_batch(
         stats.unexpected_files = sum(1 for r, _ in file_issues.values() if r != "unreadable_file")
         # files with skipped overlong lines were read: their other lines load as usual
         limit = max_line_bytes(settings.bronze.max_line_chars)
-        file_issues.update(skipped_long_lines(got.readable, got.bytes_read, limit))
+        file_issues.update(skipped_long_lines(got.readable, got.bytes_read, limit, gz_sizes))
         per_outcome, per_file = _tally(got.counts)
         stats.lines_read = sum(per_file.values())
         log.info(
@@ -723,9 +752,6 @@ def plan_batches(
 
 def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> list[BatchStats]:
     """Ingest every landing file not ingested yet; returns per-batch stats."""
-    spark = lake.spark
-    # Keys out of plans, logs and the Spark UI (also when the session came from elsewhere).
-    spark.conf.set("spark.sql.redaction.string.regex", redaction_regex(settings))
     # One ingestion at a time: a second run started meanwhile would load the same new
     # files again, or take the first run's live batch for a crashed one.
     with lease.exclusive(settings.lake.root, "bronze_ingest", run_id):
