@@ -678,10 +678,14 @@ class GovernanceSettings:
     export_region: str = "us-east-1"
     # validity of the presigned URL of a subject export
     presign_seconds: int = 3600
+    # a subject export file is deleted this many days after it was written
+    # (enforce_retention), and at once when the subject is erased
+    export_keep_days: int = 30
 
     def __post_init__(self) -> None:
         _at_least("governance.k_anonymity", self.k_anonymity, 2)
         _between("governance.presign_seconds", self.presign_seconds, 1, 7 * 24 * 3600)
+        _between("governance.export_keep_days", self.export_keep_days, 1, 3650)
 
 
 @dataclass(frozen=True)

@@ -207,11 +207,43 @@ def test_k_anonymity_boundary(spark: SparkSession) -> None:
     ]
 
 
-def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, capsys) -> None:
+def _export_everywhere(demo: Demo, user_id: str, folder: Path, s3_server: str) -> list[str]:
+    """Exports of the user to a folder and to an S3 bucket; their locations."""
+    import boto3
+
+    from behavior_lake.governance.export import export_subject
+
+    s = replace(
+        demo.settings,
+        governance=replace(demo.settings.governance, export_endpoint_url=s3_server),
+    )
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="handed-out")
+    return [
+        export_subject(demo.lake, s, user_id, out).location
+        for out in (str(folder), "s3://handed-out/subjects")
+    ]
+
+
+def _s3_keys(s3_server: str) -> list[str]:
+    import boto3
+
+    listed = boto3.client("s3", endpoint_url=s3_server).list_objects_v2(Bucket="handed-out")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_erasure_removes_subject_everywhere_and_blocks_rearrival(
+    demo: Demo, capsys, tmp_path: Path, s3_server: str
+) -> None:
     from behavior_lake.jobs import erase_subjects
 
     lake, s = demo.lake, demo.settings
-    u = subjects(demo)[0]
+    u, other = subjects(demo)[0], subjects(demo)[2]
+    # the subject's access exports, and another person's (which must stay)
+    local, remote = _export_everywhere(demo, u["user_id"], tmp_path / "exports", s3_server)
+    kept_local, kept_remote = _export_everywhere(
+        demo, other["user_id"], tmp_path / "exports", s3_server
+    )
+    assert Path(local).exists() and len(_s3_keys(s3_server)) == 2
     raw = [u["user_id"], *[d["anonymous_id"] for d in u["devices"]]]
     pid = (
         lake.spark.range(1)
@@ -220,7 +252,9 @@ def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, cap
     )
     assert lake.read("silver.events").filter(F.col("person_id") == pid).count() > 0
     assert files_mentioning(s.lake.root, [*raw, pid])  # the subject is on disk before
-    assert erase_subjects.cli(demo.job_args("--user-id", u["user_id"])) == 0
+    endpoint = f"governance.export_endpoint_url={s3_server}"
+    erase = demo.job_args("--conf", endpoint, "--user-id", u["user_id"])
+    assert erase_subjects.cli(erase) == 0
     out = capsys.readouterr().out
     assert ": done," in out
     # no file under the lake root holds the raw ids or the pseudonym any more
@@ -233,6 +267,13 @@ def test_erasure_removes_subject_everywhere_and_blocks_rearrival(demo: Demo, cap
     # on delta-spark the demo tables have deletion vectors: the rows were only marked
     # deleted until the purge rewrote their files (and the check above found nothing)
     assert ("erase_purge" in actions) == s.lake.deletion_vectors
+    # the subject's exports are gone, file and object; the other person's are not
+    assert not Path(local).exists() and Path(kept_local).exists()
+    assert _s3_keys(s3_server) == [kept_remote.removeprefix("s3://handed-out/")]
+    ledger = {r.location: r for r in lake.read("ops.subject_exports").collect()}
+    assert {ledger[x].deleted_reason for x in (local, remote)} == {"erasure"}
+    assert {ledger[x].status for x in (kept_local, kept_remote)} == {"available"}
+    assert "erase_exports" in actions
     # re-arrival: a new line from the erased user is suppressed at bronze, not stored
     day = demo.last_day + timedelta(days=3)
     folder = Path(s.landing.root) / day.isoformat() / "10"
@@ -302,6 +343,49 @@ def test_forged_event_date_cannot_move_the_retention_reference(spark: SparkSessi
     assert reference_date(forged, s, today=date(2026, 3, 1), wall=wall) == date(2026, 3, 1)
     with pytest.raises(ValueError, match="--today 2027-01-01: later than tomorrow"):
         reference_date(forged, s, today=date(2027, 1, 1), wall=wall)
+
+
+def test_expired_subject_exports_are_deleted(lake: Lake, lake_root: str, tmp_path: Path) -> None:
+    from behavior_lake.contracts.codes import ExportDeletion
+    from behavior_lake.governance.export_ledger import (
+        ExportDeletionError,
+        delete_exports,
+        record_export,
+    )
+
+    s = lake_test_settings(lake_root, "governance.export_keep_days=7")
+    files = [tmp_path / f"subject-{n}.zip" for n in ("a", "b")]
+    for f in files:
+        f.write_bytes(b"zip")
+        record_export(lake, s, str(f), f.name, 1)
+    now = datetime.now()
+    # nothing has expired yet (control), then both have
+    assert delete_exports(lake, s, ExportDeletion.EXPIRED, expired_before=now) == 0
+    assert all(f.exists() for f in files)
+    later = now + timedelta(days=8)
+    assert delete_exports(lake, s, ExportDeletion.EXPIRED, expired_before=later, dry_run=True) == 2
+    assert all(f.exists() for f in files)
+    assert delete_exports(lake, s, ExportDeletion.EXPIRED, expired_before=later) == 2
+    assert not any(f.exists() for f in files)
+    rows = lake.read("ops.subject_exports").collect()
+    assert {(r.status, r.deleted_reason) for r in rows} == {("deleted", "expired")}
+    assert delete_exports(lake, s, ExportDeletion.EXPIRED, expired_before=later) == 0  # rerun
+    # a store that cannot be reached: the run fails naming it, the row stays available
+    # for the next run, and the other expired file is still deleted
+    s = lake_test_settings(
+        lake_root,
+        "governance.export_keep_days=7",
+        "governance.export_endpoint_url=http://127.0.0.1:9",
+    )
+    record_export(lake, s, "s3://unreachable/subject-c.zip", "c", 1)
+    third = tmp_path / "subject-d.zip"
+    third.write_bytes(b"zip")
+    record_export(lake, s, str(third), "d", 1)
+    with pytest.raises(ExportDeletionError, match=r"1 of 2 .* s3://unreachable/subject-c\.zip"):
+        delete_exports(lake, s, ExportDeletion.EXPIRED, expired_before=later)
+    assert not third.exists()
+    status = {r.export_id: r.status for r in lake.read("ops.subject_exports").collect()}
+    assert status["subject-c.zip"] == "available" and status["subject-d.zip"] == "deleted"
 
 
 def test_local_subject_export_is_owner_only(demo: Demo, tmp_path: Path) -> None:

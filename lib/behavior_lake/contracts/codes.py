@@ -112,6 +112,20 @@ class LinkMethod(StrEnum):
     ALIAS = "alias"
 
 
+class ExportStatus(StrEnum):
+    """ops.subject_exports.status."""
+
+    AVAILABLE = "available"
+    DELETED = "deleted"
+
+
+class ExportDeletion(StrEnum):
+    """ops.subject_exports.deleted_reason."""
+
+    ERASURE = "erasure"  # the subject was erased
+    EXPIRED = "expired"  # older than governance.export_keep_days
+
+
 class SuppressionKind(StrEnum):
     """ops.erasure_suppression.kind."""
 

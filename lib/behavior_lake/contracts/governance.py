@@ -1,10 +1,17 @@
-"""Governance tables: retention runs, audit log, erasure requests, suppression list."""
+"""Governance tables: retention runs, audit log, erasure requests, suppression list,
+subject exports."""
 
 from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from behavior_lake.contracts.codes import ErasureStatus, SuppressionKind, values
+from behavior_lake.contracts.codes import (
+    ErasureStatus,
+    ExportDeletion,
+    ExportStatus,
+    SuppressionKind,
+    values,
+)
 from behavior_lake.contracts.tables import register
 from behavior_lake.lake.base import TableSpec
 
@@ -85,4 +92,25 @@ SUPPRESSION = TableSpec(
     ),
 )
 
-register(RETENTION_RUNS, AUDIT_LOG, ERASURE_REQUESTS, SUPPRESSION)
+SUBJECT_EXPORTS = TableSpec(
+    name="ops.subject_exports",
+    key=("export_id",),
+    accepted={"status": values(ExportStatus), "deleted_reason": values(ExportDeletion)},
+    grain="one row per subject access export written (the subject only as SHA-256 of its "
+    "pseudonym); erasure and expiry delete the file and mark the row",
+    schema=T.StructType(
+        [
+            T.StructField("export_id", T.StringType(), False),  # the file name
+            T.StructField("subject_sha", T.StringType(), False),  # sha256(person_id)
+            T.StructField("location", T.StringType(), False),  # a path or s3://bucket/key
+            T.StructField("total_rows", T.LongType(), False),
+            T.StructField("created_at", T.TimestampType(), False),
+            T.StructField("expires_at", T.TimestampType(), False),
+            T.StructField("status", T.StringType(), False),  # available | deleted
+            T.StructField("deleted_at", T.TimestampType(), True),
+            T.StructField("deleted_reason", T.StringType(), True),  # erasure | expired
+        ]
+    ),
+)
+
+register(RETENTION_RUNS, AUDIT_LOG, ERASURE_REQUESTS, SUPPRESSION, SUBJECT_EXPORTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -22,6 +21,7 @@ from behavior_lake.contracts.gold import USER_FEATURES
 from behavior_lake.contracts.ml import USER_SEGMENTS
 from behavior_lake.contracts.silver import EVENTS
 from behavior_lake.governance.erasure import Subject, check_subject_id, resolve, subject_rows
+from behavior_lake.governance.export_ledger import record_export, s3_client, subject_sha
 from behavior_lake.lake import Lake
 from behavior_lake.privacy.pseudonym import user_person_id
 
@@ -70,7 +70,7 @@ def subject_bundle(lake: Lake, settings: Settings, user_id: str) -> tuple[bytes,
             z.writestr(f"{name}.json", json.dumps(rows, indent=1, default=str))
             log.info("export: %s: %d row(s)", name, len(rows))
         manifest = {
-            "subject": hashlib.sha256(pid.encode()).hexdigest(),
+            "subject": subject_sha(pid),
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "tables": tables,
             "total_rows": sum(tables.values()),
@@ -81,15 +81,9 @@ def subject_bundle(lake: Lake, settings: Settings, user_id: str) -> tuple[bytes,
     return buf.getvalue(), manifest
 
 
-def s3_client(settings: Settings):
-    import boto3
-
-    g = settings.governance
-    return boto3.client("s3", endpoint_url=g.export_endpoint_url, region_name=g.export_region)
-
-
 def export_subject(lake: Lake, settings: Settings, user_id: str, out: str) -> ExportResult:
     data, manifest = subject_bundle(lake, settings, user_id)
+    rows = manifest["total_rows"]
     name = f"subject-{manifest['subject'][:16]}-{datetime.now(UTC):%Y%m%dT%H%M%S}.zip"
     if out.startswith("s3://"):
         bucket, _, prefix = out.removeprefix("s3://").partition("/")
@@ -103,14 +97,16 @@ def export_subject(lake: Lake, settings: Settings, user_id: str, out: str) -> Ex
             Params={"Bucket": bucket, "Key": key},
             ExpiresIn=settings.governance.presign_seconds,
         )
+        record_export(lake, settings, f"s3://{bucket}/{key}", manifest["subject"], rows)
         return ExportResult(f"s3://{bucket}/{key}", manifest, url)
-    path = Path(out) / name
+    path = Path(out).resolve() / name
     path.parent.mkdir(parents=True, exist_ok=True)
     # the subject's data: readable by the owner only, never world-readable
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.chmod(path, 0o600)
+    record_export(lake, settings, str(path), manifest["subject"], rows)
     return ExportResult(str(path), manifest)
 
 

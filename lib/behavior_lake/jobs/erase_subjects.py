@@ -8,7 +8,8 @@ gold and ops by person_id / anonymous id hash, identity map, features, segments,
 quarantines), vacuums the touched tables with zero retention so the files that held the
 rows leave the disk, verifies by scanning what is left, adds the hashed ids to the
 suppression list (bronze drops their later events) and marks each request `done` with
-counts, or `failed` with the reason (exit code 1). Cached profiles of erased subjects are
+counts, or `failed` with the reason (exit code 1). The subject's access exports
+(ops.subject_exports: files and S3 objects) are deleted. Cached profiles of erased subjects are
 deleted from the activation Redis cache when it is reachable.
 """
 
@@ -18,9 +19,12 @@ import argparse
 
 from behavior_lake.activation.cache import forget_erased
 from behavior_lake.catalog import subject_tables
-from behavior_lake.contracts.governance import ERASURE_REQUESTS, SUPPRESSION
+from behavior_lake.contracts.codes import ExportDeletion
+from behavior_lake.contracts.governance import ERASURE_REQUESTS, SUBJECT_EXPORTS, SUPPRESSION
 from behavior_lake.contracts.silver import IDENTITY_MAP
+from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.erasure import file_requests, process_pending
+from behavior_lake.governance.export_ledger import delete_exports
 from behavior_lake.runtime import ANY_TABLE, JobContext, JobDef, out
 
 JOB = "erase_subjects"
@@ -36,11 +40,18 @@ def run(ctx: JobContext, args) -> None:
         )
     ctx.record.rows_out = sum(r.rows_deleted for r in results[:1])
     forgotten = forget_erased(ctx.lake, ctx.settings.activation.redis) if results else 0
+    # every erased subject's access exports (also those a failed earlier run left)
+    exports = delete_exports(ctx.lake, ctx.settings, ExportDeletion.ERASURE)
+    if exports:
+        print(f"{JOB}: {exports} subject export(s) of erased subjects deleted")
+        event = AuditEvent("erase_exports", SUBJECT_EXPORTS.name, exports, "erasure")
+        audit(ctx.lake, ctx.settings.governance.actor, ctx.run_id, [event])
     ctx.count(
         filed=len(filed),
         processed=len(results),
         failed=sum(r.status == "failed" for r in results),
         redis_profiles_deleted=-1 if forgotten is None else forgotten,
+        subject_exports_deleted=exports,
     )
     failed = [r for r in results if r.status == "failed"]
     if failed:
@@ -65,6 +76,7 @@ JOB_DEF = JobDef(
     outputs=(
         out(ERASURE_REQUESTS.name, "append", "merge"),
         out(SUPPRESSION.name, "merge"),
+        out(SUBJECT_EXPORTS.name, "merge"),  # the subject's exports are deleted
         *(out(t, "delete") for t in subject_tables()),
         # tables found under the lake root that no spec declares: erasure reaches them too
         out(ANY_TABLE, "delete"),

@@ -7,7 +7,9 @@ Writes a zip with one JSON file per table that holds rows about the subject (bro
 raw id, silver/gold/ops by pseudonym, identity-linked anonymous ids included) and a
 manifest.json (tables, row counts, generated_at). With an s3:// target it uploads with
 boto3 (governance.export_endpoint_url for any S3-compatible store) and prints a presigned
-URL valid for governance.presign_seconds. The export is recorded in the audit log.
+URL valid for governance.presign_seconds. The export is recorded in the audit log and in
+ops.subject_exports: erasing the subject deletes it, and enforce_retention deletes it
+after governance.export_keep_days.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 import argparse
 
 from behavior_lake.catalog import subject_tables
+from behavior_lake.contracts.governance import SUBJECT_EXPORTS
 from behavior_lake.governance.audit import AuditEvent, audit
 from behavior_lake.governance.export import export_subject
-from behavior_lake.runtime import JobContext, JobDef
+from behavior_lake.runtime import JobContext, JobDef, out
 
 JOB = "export_subject"
 
@@ -46,7 +49,7 @@ JOB_DEF = JobDef(
     name=JOB,
     description=__doc__.strip().splitlines()[0],
     inputs=(*subject_tables(),),
-    outputs=(),
+    outputs=(out(SUBJECT_EXPORTS.name, "merge"),),
     body=run,
     arguments=_arguments,
 )
