@@ -69,7 +69,7 @@ test: check-java system-deps $(STAMP) $(JARS_STAMP) ## Lint, then the whole test
 	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-e2e: check-java $(STAMP) $(JARS_STAMP) ## The end-to-end runs: standalone cluster, S3, catalog names, planted experiments (~12 min)
+test-e2e: check-java $(STAMP) $(JARS_STAMP) ## The end-to-end runs: cluster, S3, catalog names, engine parity, planted experiments, day-by-day silver, concurrent ingestion, Kafka (~27 min)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 generate: check-java $(STAMP) $(JARS_STAMP) ## Write the demo landing set (jobs/generate_events.py)

@@ -162,6 +162,7 @@ def _produce(spark: SparkSession, files: list[Path], bootstrap: str, topic: str)
     return lines.count()
 
 
+@pytest.mark.e2e  # a Kafka broker and two stream runs: make test-e2e
 def test_kafka_stream_equals_batch_across_a_restart(
     act: Act, kafka_broker, spark: SparkSession, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ from behavior_lake.silver.build import build_silver
 from tests.integration.conftest import Demo
 from tests.integration.parity import comparable, table_differences
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # a whole pipeline per engine: make test-e2e
 
 
 def test_both_engines_give_identical_tables_row_for_row(

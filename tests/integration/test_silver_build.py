@@ -167,6 +167,7 @@ def _compare(a: Lake, b: Lake, table: str, drop: tuple[str, ...] = ()) -> None:
     assert_df_equality(left, right, ignore_row_order=True, ignore_nullable=True)
 
 
+@pytest.mark.e2e  # eight silver runs: make test-e2e
 def test_day_by_day_equals_all_at_once(spark: SparkSession, tmp_path: Path) -> None:
     s_all = settings_for(tmp_path / "all", users=10, days=2, late=1)
     generate(spark, s_all.generator, s_all.landing.root, s_all.landing.truth_root)
