@@ -58,14 +58,17 @@ def record_export(lake: Lake, settings: Settings, location: str, sha: str, total
     )
 
 
-def remove_file(settings: Settings, location: str) -> bool:
+def remove_file(settings: Settings, location: str, client=None) -> bool:
     """Delete one export file; False when it was already gone."""
     if location.startswith("s3://"):
         bucket, _, key = location.removeprefix("s3://").partition("/")
-        client = s3_client(settings)
+        client = client or s3_client(settings)
         try:
             client.head_object(Bucket=bucket, Key=key)
-        except client.exceptions.ClientError:
+        except client.exceptions.ClientError as exc:
+            # only a missing object is "already gone"; a refused one (403) is an error
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
             return False
         client.delete_object(Bucket=bucket, Key=key)
         return True
