@@ -124,7 +124,8 @@ class JarsMissingError(RuntimeError):
     pass
 
 
-S3A_SCHEMES = ("s3a://",)
+# s3:// too: the delta-rs engine reads and writes an s3:// lake through hadoop-aws (s3a)
+S3A_SCHEMES = ("s3a://", "s3://")
 
 
 def uses_s3a(settings: Settings) -> bool:

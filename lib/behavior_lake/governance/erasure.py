@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -43,9 +44,10 @@ from behavior_lake.contracts.bronze import BRONZE_EVENTS, BRONZE_QUARANTINE
 from behavior_lake.contracts.governance import AUDIT_LOG, ERASURE_REQUESTS, SUPPRESSION
 from behavior_lake.contracts.silver import IDENTITY_MAP
 from behavior_lake.governance.audit import AuditEvent, audit
-from behavior_lake.governance.retention import local_data_files, vacuum_measured
+from behavior_lake.governance.retention import data_files, vacuum_measured
 from behavior_lake.lake import Lake
 from behavior_lake.lake.base import local_file_path
+from behavior_lake.lake.files import hadoop_delta_tables, is_object_store, spark_uri
 from behavior_lake.ops import lease
 from behavior_lake.privacy.fields import aes_key, decrypt_string, encrypt, raw_field
 from behavior_lake.privacy.pseudonym import JUNK_IDS, anon_hash, user_person_id
@@ -207,10 +209,13 @@ TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 def known_tables(lake: Lake) -> set[str]:
-    """The catalog's tables and every Delta table found under a local root."""
+    """The catalog's tables and every Delta table found under the lake root (a local
+    disk, or S3 through Hadoop's FileSystem)."""
     names = set(lake.specs)
     root = lake.root.removeprefix("file://")
-    if "://" not in root and os.path.isdir(root):
+    if is_object_store(root):
+        names |= {n for n in hadoop_delta_tables(lake.spark, root) if TABLE_NAME.match(n)}
+    elif "://" not in root and os.path.isdir(root):
         for layer in os.listdir(root):
             d = os.path.join(root, layer)
             if not os.path.isdir(d) or layer.startswith((".", "_")):
@@ -235,10 +240,13 @@ def subject_tables(lake: Lake) -> list[tuple[str, list[str]]]:
 
 
 def leftover_files(lake: Lake, table: str) -> list[str]:
-    """Data files on a local disk that the current version does not reference."""
-    on_disk = local_data_files(lake.path(table))
+    """Data files on a local disk or on S3 that the current version does not reference."""
+    on_disk = data_files(lake, table)
     if not on_disk:
         return []
+    if is_object_store(lake.path(table)):
+        active = {unquote(spark_uri(p)) for p in lake.active_files(table)}
+        return sorted(p for p in on_disk if unquote(p) not in active)
     active = {local_file_path(p) for p in lake.active_files(table)}
     return sorted(p for p in on_disk if os.path.normpath(p) not in active)
 
@@ -349,7 +357,10 @@ def _purge_and_vacuum(
     files = 0
     # Files younger than any other running job may be its uncommitted writes: keep them
     # (the verification then reports leftovers, and the request is retried).
-    keep_hours = math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id) * 100) / 100
+    keep_hours = (
+        math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id) * 100)
+        / 100
+    )
     if keep_hours:
         log.warning(
             "erasure: another job is running: vacuum keeps files of the last %sh", keep_hours

@@ -15,6 +15,7 @@ from behavior_lake.contracts.governance import RETENTION_RUNS
 from behavior_lake.contracts.silver import EVENTS
 from behavior_lake.lake import Lake, Where
 from behavior_lake.lake.base import spec_rows
+from behavior_lake.lake.files import hadoop_files, is_object_store
 
 log = logging.getLogger(__name__)
 DATE_TYPES = (T.DateType, T.TimestampType, T.TimestampNTZType)
@@ -116,13 +117,22 @@ def local_data_files(root: str) -> dict[str, int]:
     return out
 
 
+def data_files(lake: Lake, table: str) -> dict[str, int]:
+    """A table's data files (path -> bytes) on a local disk or on S3; {} elsewhere."""
+    root = lake.path(table)
+    if is_object_store(root):
+        return hadoop_files(lake.spark, root)
+    return local_data_files(root)
+
+
 def vacuum_measured(lake: Lake, table: str, hours: float) -> tuple[int, int | None]:
-    """Vacuum; returns (files removed, bytes freed — None when not on a local disk)."""
-    before = local_data_files(lake.path(table))
+    """Vacuum; returns (files removed, bytes freed — None where files cannot be listed)."""
+    before = data_files(lake, table)
     removed = lake.vacuum(table, hours)
     if not before:
         return len(removed), None
-    freed = sum(size for p, size in before.items() if not os.path.exists(p))
+    after = data_files(lake, table)
+    freed = sum(size for p, size in before.items() if p not in after)
     return len(removed), freed
 
 

@@ -5,8 +5,9 @@ the files into their partition folders and commits Add (and Remove) actions in O
 delta-rs transaction. Overwrite-where, merge and delete are file-level rewrites
 planned in Spark (which files hold matching rows), so no table ever passes through
 the driver. Reads: Spark's parquet reader over the version's active files, with the
-schema from the Delta log. Local (or mounted) file systems only: on object stores
-use the delta-spark engine.
+schema from the Delta log. Local (or mounted) file systems and S3 APIs (`lake/files.py`:
+Spark writes and reads `s3a://`, delta-rs commits to `s3://` with S3's conditional
+writes, staged files are moved by server-side copy before the commit).
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
@@ -45,6 +45,14 @@ from behavior_lake.lake.base import (
     schema_differences,
     struct_grows,
 )
+from behavior_lake.lake.files import (
+    Files,
+    delta_rs_uri,
+    files_for,
+    is_object_store,
+    s3_storage_options,
+    spark_uri,
+)
 from behavior_lake.lake.where import Where
 
 log = logging.getLogger(__name__)
@@ -60,8 +68,8 @@ def _local_path(uri: str) -> str:
         return unquote(urlparse(uri).path)
     if "://" in uri:
         raise LakeError(
-            f"the delta-rs engine writes local paths only, got {uri!r}: "
-            "set lake.engine: delta-spark for object stores"
+            f"the delta-rs engine writes local paths and S3 (s3://, s3a://) only, got "
+            f"{uri!r}: set lake.engine: delta-spark for other object stores"
         )
     return os.path.abspath(uri)
 
@@ -79,14 +87,39 @@ class DeltaRsLake(Lake):
     engine = "delta-rs"
 
     # ------------------------------------------------------------------ metadata
+    @cached_property
+    def _remote(self) -> bool:
+        return is_object_store(self.root)
+
+    @cached_property
+    def _options(self) -> dict[str, str] | None:
+        return s3_storage_options(self.spark) if self._remote else None
+
+    @cached_property
+    def _files(self) -> Files:
+        return files_for(self.root, self.spark)
+
     def path(self, table: str) -> str:
+        """Where Spark finds the table: a local path, or `s3a://...` on S3."""
+        if self._remote:
+            return spark_uri(super().path(table))
         return _local_path(super().path(table))
+
+    def _uri(self, table: str) -> str:
+        """Where delta-rs finds the table (`s3://...` on S3)."""
+        return delta_rs_uri(self.path(table))
+
+    def _open(self, table: str, version: int | None = None) -> DeltaTable:
+        return DeltaTable(self._uri(table), version=version, storage_options=self._options)
+
+    def _is_table(self, table: str) -> bool:
+        return DeltaTable.is_deltatable(self._uri(table), storage_options=self._options)
 
     def _table(self, table: str, version: int | None = None) -> DeltaTable:
         path = self.path(table)
-        if not DeltaTable.is_deltatable(path):
+        if not self._is_table(table):
             self.ensure(table)
-        dt = DeltaTable(path, version=version)
+        dt = self._open(table, version)
         unsupported = set(dt.protocol().reader_features or ()) & UNSUPPORTED_READER_FEATURES
         if unsupported:
             # Reading the file list would bring rows back that the vectors mark deleted.
@@ -99,23 +132,25 @@ class DeltaRsLake(Lake):
         return dt
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.is_deltatable(self.path(table))
+        return self._is_table(table)
 
     def create(self, spec: TableSpec) -> None:
         path = self.path(spec.name)
-        if DeltaTable.is_deltatable(path):
+        if self._is_table(spec.name):
             diffs = schema_differences(self.schema(spec.name), spec.schema)
             if diffs:
                 raise SchemaMismatchError(f"{spec.name} exists with another schema: {diffs}")
             return
-        os.makedirs(path, exist_ok=True)
+        if not self._remote:
+            os.makedirs(path, exist_ok=True)
         DeltaTable.create(
-            path,
+            self._uri(spec.name),
             schema=to_delta_schema(spec.schema),
             partition_by=list(spec.partition_by) or None,
             name=spec.name,
             description=spec.grain or spec.description or None,
             mode="ignore",
+            storage_options=self._options,
         )
         log.info("created table %s at %s (partitioned by %s)", spec.name, path, spec.partition_by)
 
@@ -129,14 +164,18 @@ class DeltaRsLake(Lake):
         return self._table(table).version()
 
     def active_files(self, table: str) -> list[str]:
-        return list(self._table(table).file_uris())
+        return self._file_uris(self._table(table))
+
+    def _file_uris(self, dt: DeltaTable) -> list[str]:
+        """The active files as Spark reads them (`s3a://` on S3)."""
+        return [spark_uri(u) for u in dt.file_uris()]
 
     # ------------------------------------------------------------------ reads
     def read(self, table: str, version: int | None = None) -> DataFrame:
         if not self.exists(table):
             raise TableNotFoundError(f"table {table} does not exist at {self.path(table)}")
         dt = self._table(table, version)
-        return self._scan(table, dt, list(dt.file_uris()))
+        return self._scan(table, dt, self._file_uris(dt))
 
     def _scan(self, table: str, dt: DeltaTable, files: list[str]) -> DataFrame:
         schema = to_spark_schema(dt.schema())
@@ -194,7 +233,7 @@ class DeltaRsLake(Lake):
         dt = self._prepare(table, df, evolve)
         df, evolve = self.conformed(table, df, evolve)
         self._check_unique_keys(df, keys, table)
-        files = list(dt.file_uris())
+        files = self._file_uris(dt)
         target = self._scan_with_file(table, dt, files)
         src_keys = df.select(*keys).distinct()
         if not update_existing:
@@ -210,7 +249,7 @@ class DeltaRsLake(Lake):
         }
         by_rel = {a["path"]: a for a in self._add_rows(dt)}
         hit_rel = [self._relative(table, f) for f in hit_files]
-        kept_files = [os.path.join(self.path(table), r) for r in hit_rel]
+        kept_files = [f"{self.path(table)}/{r}" for r in hit_rel]
         new = df
         if kept_files:
             kept = self._scan(table, dt, kept_files).join(src_keys, on=keys, how="left_anti")
@@ -225,7 +264,7 @@ class DeltaRsLake(Lake):
         dt = self._prepare(table, df, evolve)
         df, evolve = self.conformed(table, df, evolve)
         keyset = keys.select(F.col(key)).distinct()
-        target = self._scan_with_file(table, dt, list(dt.file_uris()))
+        target = self._scan_with_file(table, dt, self._file_uris(dt))
         flagged = target.join(keyset.withColumn("_hit", F.lit(1)), on=key, how="left")
         per_file = (
             flagged.groupBy(_FILE_COL)
@@ -242,7 +281,7 @@ class DeltaRsLake(Lake):
         kept_rows = sum(int(r["n"]) - int(r["hit"]) for r in per_file)
         new = df
         if hit_rel:
-            files = [os.path.join(self.path(table), r) for r in hit_rel]
+            files = [f"{self.path(table)}/{r}" for r in hit_rel]
             kept = self._scan(table, dt, files).join(keyset, on=key, how="left_anti")
             new = kept.unionByName(df)
         adds = self._write_files(table, dt, new)
@@ -277,16 +316,18 @@ class DeltaRsLake(Lake):
         candidates = dt.vacuum(
             retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=True
         )
-        present = {
-            c
-            for c in candidates
-            if os.path.exists(c if os.path.isabs(c) else os.path.join(root, c))
-        }
+        present = {c for c in candidates if self._files.exists(self._candidate_path(root, c))}
         dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True)
         removed = sorted(present)
         self._clean_staging(table, hours if hours is not None else 168)
         log.info("vacuum %s: %d file(s) removed", table, len(removed))
         return list(removed)
+
+    @staticmethod
+    def _candidate_path(root: str, candidate: str) -> str:
+        if "://" in candidate:
+            return spark_uri(candidate)
+        return candidate if os.path.isabs(candidate) else f"{root}/{candidate}"
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
         out = []
@@ -341,8 +382,9 @@ class DeltaRsLake(Lake):
         )
         empty = pa.schema(to_delta_schema(merged).to_arrow()).empty_table()
         write_deltalake(
-            self.path(table), empty, mode="append", schema_mode="merge",
+            self._uri(table), empty, mode="append", schema_mode="merge",
             partition_by=list(dt.metadata().partition_columns) or None,
+            storage_options=self._options,
         )  # fmt: skip
         log.info("%s: schema evolved, grew struct column(s) %s", table, sorted(types))
 
@@ -352,7 +394,7 @@ class DeltaRsLake(Lake):
         """Executor-side parquet write into staging, then move files into the table."""
         root = self.path(table)
         parts = list(dt.metadata().partition_columns)
-        stage = os.path.join(root, "_staging", uuid.uuid4().hex)
+        stage = f"{root}/_staging/{uuid.uuid4().hex}"
         if rebalance:
             spec = self.spec(table)
             df = rebalanced_for_write(df, parts, spec.cluster_by if spec else CLUSTER_COLUMN)
@@ -362,29 +404,24 @@ class DeltaRsLake(Lake):
         writer.parquet(stage)
         adds: list[AddAction] = []
         now_ms = int(time.time() * 1000)
-        for dirpath, _dirs, names in os.walk(stage):
-            for name in names:
-                if not name.endswith(".parquet"):
-                    continue
-                src = os.path.join(dirpath, name)
-                rel = os.path.relpath(src, stage)
-                meta = pq.read_metadata(src)
-                if meta.num_rows == 0:
-                    continue
-                dest = os.path.join(root, rel)
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(src, dest)
-                adds.append(
-                    AddAction(
-                        path=rel,
-                        size=os.path.getsize(dest),
-                        partition_values=self._partition_values(rel, parts),
-                        modification_time=now_ms,
-                        data_change=True,
-                        stats=json.dumps({"numRecords": meta.num_rows}),
-                    )
+        files = self._files
+        for src, size in files.parquet_files(stage):
+            rel = src[len(stage) + 1 :]
+            rows = files.num_rows(src)
+            if rows == 0:
+                continue
+            files.move(src, f"{root}/{rel}")
+            adds.append(
+                AddAction(
+                    path=rel,
+                    size=size,
+                    partition_values=self._partition_values(rel, parts),
+                    modification_time=now_ms,
+                    data_change=True,
+                    stats=json.dumps({"numRecords": rows}),
                 )
-        shutil.rmtree(stage, ignore_errors=True)
+            )
+        files.remove_tree(stage)
         return adds
 
     @staticmethod
@@ -415,7 +452,7 @@ class DeltaRsLake(Lake):
             partition_by=list(dt.metadata().partition_columns) or None,
             commit_properties=CommitProperties(custom_metadata={"userMetadata": operation}),
         )
-        version = DeltaTable(self.path(table)).version()
+        version = self._open(table).version()
         log.info(
             "%s %s: +%d file(s) (%d rows), -%d file(s) -> version %d",
             operation,
@@ -464,7 +501,13 @@ class DeltaRsLake(Lake):
         )
 
     def _relative(self, table: str, uri: str) -> str:
-        return os.path.relpath(_local_path(uri), self.path(table))
+        """A file's path inside its table, from a URI Spark or delta-rs gave."""
+        if not self._remote:
+            return os.path.relpath(_local_path(uri), self.path(table))
+        full, root = unquote(spark_uri(uri)), self.path(table) + "/"
+        if not full.startswith(root):
+            raise LakeError(f"{uri} is not a file of {table} ({root})")
+        return full[len(root) :]
 
     def _plan_rewrite(self, table: str, dt: DeltaTable, where: Where | Column) -> _RewritePlan:
         """Which files hold rows matching `where`, and the rows of them to keep."""
@@ -482,7 +525,7 @@ class DeltaRsLake(Lake):
             if all(a["num_records"] is not None for a in chosen):
                 rows = sum(int(a["num_records"]) for a in chosen)
                 return _RewritePlan([self._remove(a) for a in chosen], None, rows, True)
-        target = self._scan_with_file(table, dt, list(dt.file_uris()))
+        target = self._scan_with_file(table, dt, self._file_uris(dt))
         match = F.coalesce(cond, F.lit(False))
         per_file = (
             target.groupBy(_FILE_COL)
@@ -497,7 +540,7 @@ class DeltaRsLake(Lake):
             removes.append(self._remove(by_rel[rel]))
             rows += int(r["hit"])
             if r["hit"] < r["n"]:
-                partial.append(os.path.join(self.path(table), rel))
+                partial.append(f"{self.path(table)}/{rel}")
                 kept_rows += int(r["n"]) - int(r["hit"])
         kept = self._scan(table, dt, partial).filter(~match) if partial else None
         return _RewritePlan(removes, kept, rows, False, kept_rows)
@@ -512,14 +555,10 @@ class DeltaRsLake(Lake):
         return self.spark.createDataFrame(rows, T.StructType(fields))
 
     def _clean_staging(self, table: str, older_than_hours: float) -> None:
-        stage_root = os.path.join(self.path(table), "_staging")
-        if not os.path.isdir(stage_root):
-            return
+        stage_root = f"{self.path(table)}/_staging"
         cutoff = time.time() - older_than_hours * 3600
-        for name in os.listdir(stage_root):
-            p = os.path.join(stage_root, name)
-            if os.path.getmtime(p) <= cutoff:
-                shutil.rmtree(p, ignore_errors=True)
+        for folder in self._files.subfolders_older_than(stage_root, cutoff):
+            self._files.remove_tree(folder)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from behavior_lake.lake.base import (
     schema_differences,
     validate_table_name,
 )
+from behavior_lake.lake.files import hadoop_files
 from behavior_lake.lake.where import Where, sql_literal
 
 log = logging.getLogger(__name__)
@@ -389,22 +390,13 @@ class DeltaSparkLake(Lake):
     def _disk_files(self, table: str) -> list[str]:
         """The data files under the table's location (what vacuum reports it removed).
         Unity Catalog does not let a job list a managed table's storage: [] there."""
-        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
-        path = jvm.org.apache.hadoop.fs.Path(self.path(table))
         try:
-            fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-            it = fs.listFiles(path, True)
+            return sorted(hadoop_files(self.spark, self.path(table)))
         except Exception as exc:  # py4j wraps the JVM's access errors
             if self.catalog is None:
                 raise
             log.info("%s: storage not listable (%s): vacuum counts no files", table, exc)
             return []
-        out = []
-        while it.hasNext():
-            p = it.next().getPath().toString()
-            if p.endswith(".parquet") and "/_delta_log/" not in p:
-                out.append(p)
-        return out
 
 
 def _quote(identifier: str) -> str:
