@@ -221,7 +221,7 @@ def job_context(
     record_killed(lake, settings)
     try:
         with lease.registered(
-            settings.lake.root, run_id, job=job, env=settings.env, engine=lake.engine
+            settings.lake.root, run_id, spark=spark, job=job, env=settings.env, engine=lake.engine
         ):
             yield ctx
         rec.status = "success"
@@ -278,7 +278,7 @@ def _record(lake: Lake, settings: Settings, rec: RunRecord) -> None:
 def record_killed(lake: Lake, settings: Settings) -> None:
     """Give runs that were killed (SIGKILL, out of memory, a lost machine) their
     ops.job_runs row: they are found in the running-job register with no live process."""
-    for info in lease.dead_runs(settings.lake.root):
+    for info in lease.dead_runs(settings.lake.root, spark=lake.spark):
         try:
             since = datetime.fromisoformat(info["since"])
         except (KeyError, ValueError):

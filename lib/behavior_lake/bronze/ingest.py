@@ -754,7 +754,7 @@ def ingest(lake: Lake, settings: Settings, taxonomy: Taxonomy, run_id: str) -> l
     """Ingest every landing file not ingested yet; returns per-batch stats."""
     # One ingestion at a time: a second run started meanwhile would load the same new
     # files again, or take the first run's live batch for a crashed one.
-    with lease.exclusive(settings.lake.root, "bronze_ingest", run_id):
+    with lease.exclusive(settings.lake.root, "bronze_ingest", run_id, spark=lake.spark):
         return _ingest(lake, settings, taxonomy, run_id)
 
 

@@ -358,7 +358,7 @@ def _purge_and_vacuum(
     # Files younger than any other running job may be its uncommitted writes: keep them
     # (the verification then reports leftovers, and the request is retried).
     keep_hours = (
-        math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id) * 100)
+        math.ceil(lease.oldest_other_run_hours(settings.lake.root, run_id, spark=lake.spark) * 100)
         / 100
     )
     if keep_hours:
