@@ -20,7 +20,8 @@ from tests.conftest import REPO
 from tests.integration.conftest import TEST_ENCRYPTION_KEY, TEST_PSEUDONYM_KEY, Demo
 from tests.integration.parity import table_differences
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# Starting the cluster takes seconds (make test); the pipeline on it is an end-to-end run
+# (make test-e2e).
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,8 @@ def test_standalone_cluster_has_two_workers_on_loopback(cluster: standalone.Clus
     assert cluster.master_url.startswith("spark://127.0.0.1:")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_pipeline_on_the_cluster_equals_local_mode(
     spark: SparkSession,
     cluster: standalone.Cluster,
